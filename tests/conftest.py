@@ -1,0 +1,94 @@
+"""Fixtures shared by every test: the embedded UCloud-compatible server as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@dataclass
+class LocalServerProcess:
+    """`jupyter ucloud local` running as a child process on a random loopback port."""
+
+    data_dir: Path
+    config_file: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    provider_id: str = "local"
+    log_file: Path | None = None
+
+    @property
+    def refresh_token(self) -> str:
+        return (self.data_dir / "refresh_token").read_text().strip()
+
+    def start(self, timeout: float = 30.0) -> LocalServerProcess:
+        ready = self.data_dir / "ready.json"
+        ready.unlink(missing_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "jupyter_ucloud", "local", "--port", "0",
+                "--data-dir", str(self.data_dir), "--ready-file", str(ready)]
+        if self.config_file is not None:
+            args += ["--config", str(self.config_file)]
+        args += self.extra_args
+        self.log_file = self.data_dir / "server.log"
+        log = self.log_file.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready.exists():
+                try:
+                    info = json.loads(ready.read_text())
+                except ValueError:
+                    info = None
+                if info:
+                    self.url = info["url"]
+                    self.provider_id = info.get("providerId", "local")
+                    return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"embedded server did not start:\n{self.log_file.read_text()[-4000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def restart(self) -> LocalServerProcess:
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServerProcess]:
+    """One embedded server for the whole session (default products and applications)."""
+    server = LocalServerProcess(tmp_path_factory.mktemp("ucloud-local")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_local_server(tmp_path: Path) -> Iterator[LocalServerProcess]:
+    """An embedded server of the test's own, for tests that restart or break it."""
+    server = LocalServerProcess(tmp_path / "ucloud-local").start()
+    yield server
+    server.stop()

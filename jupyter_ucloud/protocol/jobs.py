@@ -1,0 +1,307 @@
+"""Jobs: specification, status, state, updates, the Job resource and the jobs.* request types.
+
+Which fields are always written follows Go's JSON of ``Job`` (reference section 3.4): ``JobUpdate``
+and ``JobStatus`` fields are ``util.Option`` or plain fields, so they are in ``wire_always`` and
+come out as ``null`` when unset; ``providerGeneratedId`` is ``omitempty``. ``JobSpecification``
+is what clients send, so only what was set is written.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from .base import UCloudModel
+from .products import ComputeProduct, ProductReference, ResolvedSupport
+
+__all__ = [
+    "AppParameterValue",
+    "Application",
+    "ApplicationMetadata",
+    "InteractiveSessionType",
+    "Job",
+    "JobFlags",
+    "JobOutput",
+    "JobOwner",
+    "JobPermissions",
+    "JobSpecification",
+    "JobState",
+    "JobStatus",
+    "JobUpdate",
+    "JobsBrowseRequest",
+    "JobsExtendRequestItem",
+    "JobsOpenInteractiveSessionRequestItem",
+    "JobsRetrieveRequest",
+    "NameAndVersion",
+    "SimpleDuration",
+]
+
+
+class JobState(str, Enum):
+    IN_QUEUE = "IN_QUEUE"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    EXPIRED = "EXPIRED"
+    SUSPENDED = "SUSPENDED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.SUCCESS, JobState.FAILURE, JobState.EXPIRED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class InteractiveSessionType(str, Enum):
+    SHELL = "SHELL"
+    WEB = "WEB"
+    VNC = "VNC"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SimpleDuration(UCloudModel):
+    wire_always = ("hours", "minutes", "seconds")
+
+    hours: int = 0
+    minutes: int = 0
+    seconds: int = 0
+
+    def to_ms(self) -> int:
+        return ((self.hours * 60 + self.minutes) * 60 + self.seconds) * 1000
+
+    @classmethod
+    def from_ms(cls, ms: int) -> SimpleDuration:
+        """Whole seconds of ``ms``, split into hours, minutes and seconds."""
+        total = ms // 1000
+        return cls(hours=total // 3600, minutes=total // 60 % 60, seconds=total % 60)
+
+
+class NameAndVersion(UCloudModel):
+    name: str
+    version: str
+
+
+class AppParameterValue(UCloudModel):
+    """A parameter or resource value. Which fields matter depends on ``type`` (reference 3.4)."""
+
+    type: str
+    path: str | None = None
+    mount_path: str | None = None
+    read_only: bool | None = None
+    value: Any = None
+    hostname: str | None = None
+    job_id: str | None = None
+    id: str | None = None
+    specification: dict[str, Any] | None = None
+    modules: Any = None
+    port: int | None = None
+    tls: bool | None = None
+    server: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    token_type: str | None = None
+
+
+class JobSpecification(UCloudModel):
+    """The body item of ``jobs.create``; the web client sends the app's whole metadata as
+    ``application`` (only name and version are read)."""
+
+    product: ProductReference
+    application: NameAndVersion
+    labels: dict[str, str] | None = None
+    name: str | None = None
+    hostname: str | None = None
+    replicas: int = 1
+    allow_duplicate_job: bool | None = None
+    parameters: dict[str, AppParameterValue] | None = None
+    resources: list[AppParameterValue] | None = None
+    time_allocation: SimpleDuration | None = None
+    opened_file: str | None = None
+    restart_on_exit: bool | None = None
+    ssh_enabled: bool | None = None
+
+
+class JobUpdate(UCloudModel):
+    """One entry of ``Job.updates``: a state change and/or a message. ``timestamp`` in Unix ms."""
+
+    wire_always = (
+        "state",
+        "output_folder",
+        "status",
+        "expected_state",
+        "expected_different_state",
+        "new_time_allocation",
+        "allow_restart",
+        "resource_list",
+        "timestamp",
+    )
+
+    state: JobState | None = None
+    output_folder: str | None = None
+    status: str | None = None
+    expected_state: JobState | None = None
+    expected_different_state: bool | None = None
+    new_time_allocation: int | None = None
+    allow_restart: bool | None = None
+    resource_list: list[AppParameterValue] | None = None
+    timestamp: int = 0
+
+
+class ApplicationMetadata(UCloudModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+    title: str | None = None
+    description: str | None = None
+
+
+class Application(UCloudModel):
+    """``status.resolvedApplication``, loosely: unmodelled fields are kept as they came."""
+
+    model_config = ConfigDict(extra="allow")
+
+    metadata: ApplicationMetadata
+    invocation: dict[str, Any] | None = None
+
+    @property
+    def application_type(self) -> str | None:
+        """``BATCH``, ``WEB`` or ``VNC`` when the invocation says so."""
+        return (self.invocation or {}).get("applicationType")
+
+    @property
+    def backend(self) -> str | None:
+        """``DOCKER``/``VIRTUAL_MACHINE``/``NATIVE`` (``invocation.tool.tool.description``)."""
+        tool = (self.invocation or {}).get("tool") or {}
+        description = (tool.get("tool") or {}).get("description") or {}
+        return description.get("backend")
+
+
+class JobStatus(UCloudModel):
+    wire_always = (
+        "state",
+        "job_parameters_json",
+        "started_at",
+        "expires_at",
+        "resolved_application",
+        "resolved_product",
+        "resolved_support",
+        "allow_restart",
+    )
+
+    state: JobState
+    job_parameters_json: dict[str, Any] | None = None
+    started_at: int | None = None
+    expires_at: int | None = None
+    resolved_application: Application | None = None
+    resolved_product: ComputeProduct | None = None
+    resolved_support: ResolvedSupport | None = None
+    allow_restart: bool | None = False
+
+
+class JobOwner(UCloudModel):
+    wire_always = ("created_by", "project")
+
+    created_by: str
+    project: str | None = None
+
+
+class JobPermissions(UCloudModel):
+    """``myself`` is a subset of READ/EDIT/ADMIN/PROVIDER; ``others`` ACL entries stay dicts."""
+
+    wire_always = ("myself", "others")
+
+    myself: list[str] = []
+    others: list[dict[str, Any]] | None = []
+
+
+class JobOutput(UCloudModel):
+    wire_always = ("output_folder",)
+
+    output_folder: str | None = None
+
+
+class Job(UCloudModel):
+    """A job resource (reference section 3.4); timestamps in Unix ms, ``id`` a decimal string."""
+
+    wire_always = (
+        "id",
+        "created_at",
+        "owner",
+        "permissions",
+        "updates",
+        "specification",
+        "status",
+        "output",
+    )
+
+    id: str
+    created_at: int = 0
+    owner: JobOwner | None = None
+    permissions: JobPermissions | None = None
+    provider_generated_id: str | None = None
+    updates: list[JobUpdate] = []
+    specification: JobSpecification
+    status: JobStatus
+    output: JobOutput | None = None
+
+    @property
+    def state(self) -> JobState:
+        return self.status.state
+
+
+class JobFlags(UCloudModel):
+    """``JobFlags`` with the embedded ``ResourceFlags``, flattened as query parameters."""
+
+    filter_application: str | None = None
+    filter_state: JobState | None = None
+    filter_type: str | None = None
+    include_parameters: bool | None = None
+    include_application: bool | None = None
+    include_others: bool | None = None
+    include_updates: bool | None = None
+    include_support: bool | None = None
+    include_product: bool | None = None
+    filter_labels: dict[str, str] | None = None
+    filter_created_by: str | None = None
+    filter_created_after: int | None = None
+    filter_created_before: int | None = None
+    filter_provider: str | None = None
+    filter_product_id: str | None = None
+    filter_product_category: str | None = None
+    hide_product_id: str | None = None
+    hide_product_category: str | None = None
+    hide_provider: str | None = None
+    filter_provider_ids: str | None = None
+    filter_ids: str | None = None
+
+
+class JobsBrowseRequest(JobFlags):
+    """Query of ``GET /api/jobs/browse``."""
+
+    items_per_page: int | None = None
+    next: str | None = None
+    sort_by: str | None = None
+    sort_direction: str | None = None
+
+
+class JobsRetrieveRequest(JobFlags):
+    """Query of ``GET /api/jobs/retrieve``."""
+
+    id: str
+
+
+class JobsExtendRequestItem(UCloudModel):
+    job_id: str
+    requested_time: SimpleDuration
+
+
+class JobsOpenInteractiveSessionRequestItem(UCloudModel):
+    id: str
+    rank: int = 0
+    session_type: InteractiveSessionType
+    target: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from .base import UCloudModel
 
@@ -25,4 +25,4 @@ class AuthenticationTokens(UCloudModel):
     refresh_token: str | None = Field(default=None, repr=False)
     access_token: str = Field(repr=False)
     csrf_token: str | None = Field(default=None, repr=False)
-    expires_at: int | None = None
+    expires_at: StrictInt | None = None

@@ -10,6 +10,7 @@ has no body or query. Query-encoded calls (``encoding="query"``) go through ``en
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -214,20 +215,32 @@ def _collect(model_type: type[BaseModel], flat: Mapping[str, str]) -> dict[str, 
             if entries:
                 data[key] = entries
         elif key in flat:
-            data[key] = _parse_bool(key, flat[key]) if kind is bool else flat[key]
+            data[key] = _parse_scalar(key, flat[key], kind)
     return data
 
 
 def _strip_optional(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; ``Annotated[X, ...]`` -> ``X``."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(args) == 1:
-            return args[0]
+            annotation = args[0]
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
     return annotation
 
 
-def _parse_bool(key: str, value: str) -> bool:
-    try:
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_scalar(key: str, value: str, kind: Any) -> Any:
+    """Go's strconv rules for bools and ints; everything else is validated by the model."""
+    if kind is bool:
+        if value not in _BOOLS:
+            raise ValueError(f"invalid boolean for {key!r}")
         return _BOOLS[value]
-    except KeyError:
-        raise ValueError(f"invalid boolean for {key!r}") from None
+    if kind is int:
+        if not _INT.fullmatch(value) or not -(2**63) <= int(value) < 2**63:
+            raise ValueError(f"invalid integer for {key!r}")
+        return int(value)
+    return value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from pydantic import StrictInt
+
 from .base import UCloudModel
 
 __all__ = ["BulkRequest", "BulkResponse", "ErrorBody", "FindByStringId", "PageV2"]
@@ -30,7 +32,7 @@ class PageV2(UCloudModel, Generic[T]):
     wire_always = ("items", "items_per_page", "next")
 
     items: list[T] = []
-    items_per_page: int = 50
+    items_per_page: StrictInt = 50
     next: str | None = None
 
 
@@ -43,7 +45,7 @@ class ErrorBody(UCloudModel):
 
     wire_always = ("status_code", "why", "error_code", "detailed_code")
 
-    status_code: int = 0
+    status_code: StrictInt = 0
     why: str = ""
     error_code: str | None = ""
-    detailed_code: int | None = 0
+    detailed_code: StrictInt | None = 0

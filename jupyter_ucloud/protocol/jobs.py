@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from .base import UCloudModel
 from .products import ComputeProduct, ProductReference, ResolvedSupport
@@ -67,9 +67,9 @@ class InteractiveSessionType(str, Enum):
 class SimpleDuration(UCloudModel):
     wire_always = ("hours", "minutes", "seconds")
 
-    hours: int = 0
-    minutes: int = 0
-    seconds: int = 0
+    hours: StrictInt = 0
+    minutes: StrictInt = 0
+    seconds: StrictInt = 0
 
     def to_ms(self) -> int:
         return ((self.hours * 60 + self.minutes) * 60 + self.seconds) * 1000
@@ -77,7 +77,7 @@ class SimpleDuration(UCloudModel):
     @classmethod
     def from_ms(cls, ms: int) -> SimpleDuration:
         """Whole seconds of ``ms``, split into hours, minutes and seconds."""
-        total = ms // 1000
+        total = int(ms) // 1000
         return cls(hours=total // 3600, minutes=total // 60 % 60, seconds=total % 60)
 
 
@@ -92,15 +92,15 @@ class AppParameterValue(UCloudModel):
     type: str
     path: str | None = None
     mount_path: str | None = None
-    read_only: bool | None = None
+    read_only: StrictBool | None = None
     value: Any = None
     hostname: str | None = None
     job_id: str | None = None
     id: str | None = None
     specification: dict[str, Any] | None = None
     modules: Any = None
-    port: int | None = None
-    tls: bool | None = None
+    port: StrictInt | None = None
+    tls: StrictBool | None = None
     server: str | None = None
     token: str | None = Field(default=None, repr=False)
     token_type: str | None = None
@@ -115,14 +115,14 @@ class JobSpecification(UCloudModel):
     labels: dict[str, str] | None = None
     name: str | None = None
     hostname: str | None = None
-    replicas: int = 1
-    allow_duplicate_job: bool | None = None
+    replicas: StrictInt = 1
+    allow_duplicate_job: StrictBool | None = None
     parameters: dict[str, AppParameterValue] | None = None
     resources: list[AppParameterValue] | None = None
     time_allocation: SimpleDuration | None = None
     opened_file: str | None = None
-    restart_on_exit: bool | None = None
-    ssh_enabled: bool | None = None
+    restart_on_exit: StrictBool | None = None
+    ssh_enabled: StrictBool | None = None
 
 
 class JobUpdate(UCloudModel):
@@ -144,11 +144,11 @@ class JobUpdate(UCloudModel):
     output_folder: str | None = None
     status: str | None = None
     expected_state: JobState | None = None
-    expected_different_state: bool | None = None
-    new_time_allocation: int | None = None
-    allow_restart: bool | None = None
+    expected_different_state: StrictBool | None = None
+    new_time_allocation: StrictInt | None = None
+    allow_restart: StrictBool | None = None
     resource_list: list[AppParameterValue] | None = None
-    timestamp: int = 0
+    timestamp: StrictInt = 0
 
 
 class ApplicationMetadata(UCloudModel):
@@ -195,12 +195,12 @@ class JobStatus(UCloudModel):
 
     state: JobState
     job_parameters_json: dict[str, Any] | None = None
-    started_at: int | None = None
-    expires_at: int | None = None
+    started_at: StrictInt | None = None
+    expires_at: StrictInt | None = None
     resolved_application: Application | None = None
     resolved_product: ComputeProduct | None = None
     resolved_support: ResolvedSupport | None = None
-    allow_restart: bool | None = False
+    allow_restart: StrictBool | None = False
 
 
 class JobOwner(UCloudModel):
@@ -240,7 +240,7 @@ class Job(UCloudModel):
     )
 
     id: str
-    created_at: int = 0
+    created_at: StrictInt = 0
     owner: JobOwner | None = None
     permissions: JobPermissions | None = None
     provider_generated_id: str | None = None
@@ -260,16 +260,16 @@ class JobFlags(UCloudModel):
     filter_application: str | None = None
     filter_state: JobState | None = None
     filter_type: str | None = None
-    include_parameters: bool | None = None
-    include_application: bool | None = None
-    include_others: bool | None = None
-    include_updates: bool | None = None
-    include_support: bool | None = None
-    include_product: bool | None = None
+    include_parameters: StrictBool | None = None
+    include_application: StrictBool | None = None
+    include_others: StrictBool | None = None
+    include_updates: StrictBool | None = None
+    include_support: StrictBool | None = None
+    include_product: StrictBool | None = None
     filter_labels: dict[str, str] | None = None
     filter_created_by: str | None = None
-    filter_created_after: int | None = None
-    filter_created_before: int | None = None
+    filter_created_after: StrictInt | None = None
+    filter_created_before: StrictInt | None = None
     filter_provider: str | None = None
     filter_product_id: str | None = None
     filter_product_category: str | None = None
@@ -283,7 +283,7 @@ class JobFlags(UCloudModel):
 class JobsBrowseRequest(JobFlags):
     """Query of ``GET /api/jobs/browse``."""
 
-    items_per_page: int | None = None
+    items_per_page: StrictInt | None = None
     next: str | None = None
     sort_by: str | None = None
     sort_direction: str | None = None
@@ -302,6 +302,6 @@ class JobsExtendRequestItem(UCloudModel):
 
 class JobsOpenInteractiveSessionRequestItem(UCloudModel):
     id: str
-    rank: int = 0
+    rank: StrictInt = 0
     session_type: InteractiveSessionType
     target: str | None = None

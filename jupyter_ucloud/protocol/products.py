@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import StrictBool, StrictFloat, StrictInt, model_validator
 
 from .base import UCloudModel
 
@@ -41,8 +41,8 @@ class ProductReference(UCloudModel):
 class AccountingUnit(UCloudModel):
     name: str | None = None
     name_plural: str | None = None
-    floating_point: bool | None = None
-    display_frequency_suffix: bool | None = None
+    floating_point: StrictBool | None = None
+    display_frequency_suffix: StrictBool | None = None
 
 
 class ProductCategory(UCloudModel):
@@ -54,8 +54,8 @@ class ProductCategory(UCloudModel):
     product_type: str | None = None
     accounting_unit: AccountingUnit | None = None
     accounting_frequency: str | None = None
-    free_to_use: bool | None = None
-    allow_sub_allocations: bool | None = None
+    free_to_use: StrictBool | None = None
+    allow_sub_allocations: StrictBool | None = None
 
 
 class ComputeProduct(UCloudModel):
@@ -67,27 +67,27 @@ class ComputeProduct(UCloudModel):
     description: str | None = None
     category: ProductCategory
     product_type: str | None = None
-    price: int | float | None = None
+    price: StrictInt | StrictFloat | None = None
     fraction: dict[str, Any] | None = None
     usage: Any = None
     # Both shapes
-    cpu: int | None = None
+    cpu: StrictInt | None = None
     cpu_model: str | None = None
-    memory_in_gigs: int | None = None
+    memory_in_gigs: StrictInt | None = None
     memory_model: str | None = None
-    gpu: int | None = None
+    gpu: StrictInt | None = None
     gpu_model: str | None = None
-    hidden_in_grant_applications: bool | None = None
-    balance: int | float | None = None
-    max_usable_balance: int | float | None = None
-    price_per_unit: int | float | None = None
+    hidden_in_grant_applications: StrictBool | None = None
+    balance: StrictInt | StrictFloat | None = None
+    max_usable_balance: StrictInt | StrictFloat | None = None
+    price_per_unit: StrictInt | StrictFloat | None = None
     # Seed (Kotlin Product.Compute)
     id: str | None = None
     charge_type: str | None = None
     unit_of_price: str | None = None
-    version: int | None = None
-    free_to_use: bool | None = None
-    priority: int | None = None
+    version: StrictInt | None = None
+    free_to_use: StrictBool | None = None
+    priority: StrictInt | None = None
     allow_allocation_requests_from: str | None = None
 
     @property
@@ -137,16 +137,16 @@ _FEATURE_FLAG = {
 class BackendSupport(UCloudModel):
     """Flags of one backend (``UniversalBackendSupport``): ``true``, or absent/``null``."""
 
-    enabled: bool | None = None
-    web: bool | None = None
-    vnc: bool | None = None
-    logs: bool | None = None
-    terminal: bool | None = None
-    peers: bool | None = None
-    time_extension: bool | None = None
-    bind_link_to_port: bool | None = None
-    suspension: bool | None = None
-    utilization: bool | None = None
+    enabled: StrictBool | None = None
+    web: StrictBool | None = None
+    vnc: StrictBool | None = None
+    logs: StrictBool | None = None
+    terminal: StrictBool | None = None
+    peers: StrictBool | None = None
+    time_extension: StrictBool | None = None
+    bind_link_to_port: StrictBool | None = None
+    suspension: StrictBool | None = None
+    utilization: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod

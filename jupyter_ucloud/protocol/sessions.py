@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from .base import UCloudModel
 
@@ -23,7 +23,7 @@ class OpenSessionShell(UCloudModel):
 
     type: Literal["shell"] = "shell"
     job_id: str
-    rank: int = 0
+    rank: StrictInt = 0
     session_identifier: str = Field(repr=False)
     domain_override: str | None = None
 
@@ -33,7 +33,7 @@ class OpenSessionWeb(UCloudModel):
 
     type: Literal["web"] = "web"
     job_id: str
-    rank: int = 0
+    rank: StrictInt = 0
     redirect_client_to: str | None = None
     domain_override: str | None = None
 
@@ -43,7 +43,7 @@ class OpenSessionVnc(UCloudModel):
 
     type: Literal["vnc"] = "vnc"
     job_id: str
-    rank: int = 0
+    rank: StrictInt = 0
     url: str | None = None
     password: str | None = Field(default=None, repr=False)
     domain_override: str | None = None

@@ -12,7 +12,7 @@ import base64
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from .base import UCloudModel
 
@@ -37,8 +37,8 @@ class ShellInitialize(UCloudModel):
 
     type: Literal["initialize"] = "initialize"
     session_identifier: str = Field(repr=False)
-    cols: int
-    rows: int
+    cols: StrictInt
+    rows: StrictInt
 
 
 class ShellInput(UCloudModel):
@@ -52,8 +52,8 @@ class ShellResize(UCloudModel):
     wire_always = ("type",)
 
     type: Literal["resize"] = "resize"
-    cols: int
-    rows: int
+    cols: StrictInt
+    rows: StrictInt
 
 
 ShellRequest = Annotated[ShellInitialize | ShellInput | ShellResize, Field(discriminator="type")]
@@ -106,7 +106,7 @@ class ShellResponseEnvelope(UCloudModel):
     type: Literal["message"] = "message"
     payload: ShellResponse
     stream_id: str
-    status: int | None = None
+    status: StrictInt | None = None
 
 
 def shell_call_name(provider_id: str) -> str:

@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Terminal benchmark: raw PTY, stock Jupyter terminal, UCloud provider leg, full bridge, Slurm.
+
+Every path runs the same client code (keystroke echo, flood + Ctrl-C, bulk output) in one run,
+with the stock Jupyter terminal measured alongside as the baseline. Run `./dev bench --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from termbench.paths import ALL_PATHS, make_path
+from termbench.report import full_report
+from termbench.results import Sizes, run_path
+
+QUICK = Sizes(keystrokes=60, bulk_mb=5.0, flood_seconds=2.0)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--only",
+        default=",".join(ALL_PATHS),
+        help=f"comma-separated paths out of {','.join(ALL_PATHS)} (default: all)",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument("--bulk-mb", type=float, help="bulk output size in MB (default 200)")
+    parser.add_argument("--keystrokes", type=int, help="timed keystrokes (default 500)")
+    parser.add_argument("--flood-seconds", type=float, help="seconds of `yes` (default 10)")
+    parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    if args.bulk_mb is not None:
+        sizes.bulk_mb = args.bulk_mb
+    if args.keystrokes is not None:
+        sizes.keystrokes = args.keystrokes
+    if args.flood_seconds is not None:
+        sizes.flood_seconds = args.flood_seconds
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ALL_PATHS]
+    if unknown:
+        print(f"unknown path(s): {', '.join(unknown)}; choose from {', '.join(ALL_PATHS)}")
+        return 2
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results = []
+    for name in names:
+        path = make_path(name)
+        results.append(run_path(path, sizes, path.workloads, log=not args.quiet))
+
+    print()
+    print(
+        f"# terminal benchmark, {started}, {platform.node()}, {platform.machine()}, "
+        f"{_cpus()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"# {sizes.keystrokes} keystrokes, bulk {sizes.bulk_mb:g} MB, "
+        f"flood {sizes.flood_seconds:g} s at {sizes.flood_rate / 1e6:g} MB/s read rate"
+    )
+    print()
+    print(full_report(results, args.markdown))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    return 1 if any(r.status == "error" for r in results) else 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

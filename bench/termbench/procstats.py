@@ -1,0 +1,89 @@
+"""CPU time and resident memory of the server processes a path involves, sampled with psutil."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+
+import psutil
+
+MB = 1024 * 1024
+
+
+class ProcessWatch:
+    """Samples RSS of labelled processes in a thread (peaks) and reads their CPU time on demand.
+
+    Only the processes themselves are counted, not their children (the shells they run).
+    """
+
+    def __init__(self, pids: Mapping[str, int], interval: float = 0.05) -> None:
+        self.procs = {label: psutil.Process(pid) for label, pid in pids.items()}
+        self.peak: dict[str, int] = dict.fromkeys(self.procs, 0)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="procwatch", daemon=True)
+
+    def __enter__(self) -> ProcessWatch:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def sample(self) -> dict[str, int]:
+        """Current RSS per label (bytes); also folds it into the peaks."""
+        now: dict[str, int] = {}
+        for label, proc in self.procs.items():
+            try:
+                now[label] = proc.memory_info().rss
+            except psutil.Error:
+                continue
+        with self._lock:
+            for label, rss in now.items():
+                self.peak[label] = max(self.peak[label], rss)
+        return now
+
+    def cpu(self) -> dict[str, float]:
+        """Cumulative user+system CPU seconds per label."""
+        out: dict[str, float] = {}
+        for label, proc in self.procs.items():
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            out[label] = times.user + times.system
+        return out
+
+    def peaks_since(self) -> PeakWindow:
+        """Start a window whose peak RSS is tracked separately from the overall peak."""
+        return PeakWindow(self)
+
+
+class PeakWindow:
+    """Peak RSS over a window (e.g. the flood), relative to RSS at its start."""
+
+    def __init__(self, watch: ProcessWatch) -> None:
+        self.watch = watch
+        self.start = watch.sample()
+        self.peak = dict(self.start)
+        self._last = 0.0
+
+    def tick(self) -> None:
+        if time.monotonic() - self._last < 0.02:
+            return
+        self._last = time.monotonic()
+        for label, rss in self.watch.sample().items():
+            self.peak[label] = max(self.peak.get(label, 0), rss)
+
+    def growth(self) -> dict[str, int]:
+        self._last = 0.0
+        self.tick()
+        return {label: self.peak[label] - self.start.get(label, 0) for label in self.peak}

@@ -1,0 +1,164 @@
+"""Tables: per path, per server process, and ratios against the stock terminal with targets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .procstats import MB
+from .results import PathResult
+
+# Targets for the bridge (and the provider leg), relative to the stock Jupyter terminal.
+ECHO_P50_RATIO_MAX = 1.5
+THROUGHPUT_RATIO_MIN = 1.5
+FLOOD_GROWTH_MAX_MB = 50.0
+CTRL_C_MAX_S = 1.0
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def render(rows: Sequence[Sequence[str]], header: Sequence[str], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def main_table(results: Sequence[PathResult], markdown: bool) -> str:
+    header = [
+        "path", "first output s", "echo p50 ms", "echo p99 ms", "bulk MB/s",
+        "server CPU s (bulk)", "flood RSS growth MB", "Ctrl-C s",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        if r.status != "ok":
+            rows.append([r.name, f"{r.status}: {r.reason}", *[""] * (len(header) - 2)])
+            continue
+        bulk_cpu = [p.cpu_bulk_s for p in r.processes.values() if p.cpu_bulk_s is not None]
+        growth = [p.flood_growth for p in r.processes.values() if p.flood_growth is not None]
+        rows.append(
+            [
+                r.name,
+                _f(r.first_output_s, ".3f"),
+                _f(r.echo and r.echo.p50, ".3f"),
+                _f(r.echo and r.echo.p99, ".3f"),
+                _f(r.bulk and r.bulk.mb_per_s, ".1f"),
+                _f(sum(bulk_cpu) if bulk_cpu else None, ".2f"),
+                _f(max(growth) / MB if growth else None, ".1f"),
+                _f(r.flood and r.flood.ctrl_c_seconds, ".2f"),
+            ]
+        )
+    return render(rows, header, markdown)
+
+
+def process_table(results: Sequence[PathResult], markdown: bool) -> str:
+    header = [
+        "path", "server process", "CPU s (whole run)", "CPU s (bulk)", "peak RSS MB",
+        "flood RSS growth MB",
+    ]  # fmt: skip
+    rows = [
+        [
+            r.name,
+            label,
+            _f(p.cpu_total_s, ".2f"),
+            _f(p.cpu_bulk_s, ".2f"),
+            _f(p.peak_rss / MB, ".1f"),
+            _f(None if p.flood_growth is None else p.flood_growth / MB, ".1f"),
+        ]
+        for r in results
+        if r.status == "ok"
+        for label, p in r.processes.items()
+    ]
+    return render(rows, header, markdown)
+
+
+def flood_table(results: Sequence[PathResult], markdown: bool) -> str:
+    header = ["path", "flood s", "chars read during flood", "chars after Ctrl-C", "Ctrl-C s"]
+    rows = [
+        [
+            r.name,
+            f"{r.flood.seconds:.1f}",
+            str(r.flood.chars_during),
+            str(r.flood.chars_after_ctrl_c),
+            f"{r.flood.ctrl_c_seconds:.2f}",
+        ]
+        for r in results
+        if r.status == "ok" and r.flood is not None
+    ]
+    return render(rows, header, markdown)
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "MISS"
+
+
+def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
+    stock = next((r for r in results if r.name == "stock" and r.status == "ok"), None)
+    if stock is None:
+        return None
+    header = [
+        "path vs stock",
+        f"echo p50 ratio (<= {ECHO_P50_RATIO_MAX:g}x)",
+        f"throughput ratio (>= {THROUGHPUT_RATIO_MIN:g}x)",
+        f"flood RSS growth (< {FLOOD_GROWTH_MAX_MB:g} MB)",
+        f"Ctrl-C (< {CTRL_C_MAX_S:g} s)",
+    ]
+    rows = []
+    for r in results:
+        if r.status != "ok" or r.name == "stock":
+            continue
+        cells = [r.name]
+        if r.echo and stock.echo:
+            ratio = r.echo.p50 / stock.echo.p50
+            cells.append(f"{ratio:.2f}x {_mark(ratio <= ECHO_P50_RATIO_MAX)}")
+        else:
+            cells.append("-")
+        if r.bulk and stock.bulk:
+            ratio = r.bulk.mb_per_s / stock.bulk.mb_per_s
+            cells.append(f"{ratio:.2f}x {_mark(ratio >= THROUGHPUT_RATIO_MIN)}")
+        else:
+            cells.append("-")
+        growth = [p.flood_growth for p in r.processes.values() if p.flood_growth is not None]
+        if growth:
+            worst = max(growth) / MB
+            cells.append(f"{worst:.1f} MB {_mark(worst < FLOOD_GROWTH_MAX_MB)}")
+        else:
+            cells.append("-")
+        if r.flood:
+            cells.append(
+                f"{r.flood.ctrl_c_seconds:.2f} s {_mark(r.flood.ctrl_c_seconds < CTRL_C_MAX_S)}"
+            )
+        else:
+            cells.append("-")
+        rows.append(cells)
+    if stock.flood:
+        growth = [p.flood_growth for p in stock.processes.values() if p.flood_growth is not None]
+        rows.append(
+            [
+                "(stock itself)",
+                "1.00x",
+                "1.00x",
+                f"{max(growth) / MB:.1f} MB" if growth else "-",
+                f"{stock.flood.ctrl_c_seconds:.2f} s",
+            ]
+        )
+    return render(rows, header, markdown)
+
+
+def full_report(results: Sequence[PathResult], markdown: bool) -> str:
+    parts = [main_table(results, markdown)]
+    if any(r.processes for r in results if r.status == "ok"):
+        parts.append(process_table(results, markdown))
+    if any(r.flood for r in results if r.status == "ok"):
+        parts.append(flood_table(results, markdown))
+    ratios = ratio_table(results, markdown)
+    if ratios:
+        parts.append(ratios)
+    return "\n\n".join(parts)

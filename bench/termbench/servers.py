@@ -1,0 +1,187 @@
+"""Server processes under test: a dedicated `jupyter server`, the embedded UCloud server."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+# Extensions that would only add start-up time and noise; jupyter_server_terminals stays on.
+QUIET_EXTENSIONS = {"jupyterlab": False, "notebook_shim": False, "jupyter_lsp": False}
+
+
+class ServerProcessError(RuntimeError):
+    pass
+
+
+class _Process:
+    """A server child process in its own session, its log in `log_file`."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    log_file: Path
+
+    def _spawn(self, args: list[str], env: Mapping[str, str]) -> None:
+        with self.log_file.open("ab") as log:
+            self.proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def _check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServerProcessError(
+                f"{self.proc.args[2:4]} exited with {self.proc.returncode}:\n{self.log_tail()}"
+            )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+class JupyterServer(_Process):
+    """`jupyter server` on a random loopback port with isolated config/data/runtime dirs."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        extensions: Mapping[str, bool],
+        args: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.token = secrets.token_hex(16)
+        self.extensions = {**QUIET_EXTENSIONS, **extensions}
+        self.args = args or []
+        self.extra_env = dict(env or {})
+        self.log_file = workdir / "jupyter-server.log"
+        self.url = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+    def start(self, timeout: float = 60.0) -> JupyterServer:
+        config_dir, runtime_dir = self.workdir / "config", self.workdir / "runtime"
+        for path in (config_dir, runtime_dir, self.workdir / "data", self.workdir / "root"):
+            path.mkdir(parents=True, exist_ok=True)
+        (config_dir / "jupyter_server_config.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": self.extensions}})
+        )
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config_dir),
+            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
+            "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            **self.extra_env,
+        }
+        args = [
+            sys.executable, "-m", "jupyter_server",
+            "--ServerApp.port=0", "--ServerApp.ip=127.0.0.1", "--no-browser", "--allow-root",
+            f"--ServerApp.root_dir={self.workdir / 'root'}",
+            "--ServerApp.terminals_enabled=True",
+            *self.args,
+        ]  # fmt: skip
+        env["JUPYTER_TOKEN"] = self.token  # not on the command line, where `ps` would show it
+        self._spawn(args, env)
+        info_file = runtime_dir / f"jpserver-{self.pid}.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if info_file.exists():
+                try:
+                    info = json.loads(info_file.read_text())
+                except ValueError:
+                    info = None
+                if info and self._answers(info["url"]):
+                    self.url = info["url"].rstrip("/")
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise ServerProcessError(f"jupyter server did not start:\n{self.log_tail()}")
+
+    def _answers(self, url: str) -> bool:
+        try:
+            return requests.get(f"{url}api/status", headers=self.headers, timeout=5).ok
+        except requests.RequestException:
+            return False
+
+    def extension_loaded(self, name: str) -> bool:
+        return f"{name} | extension was successfully loaded" in self.log_tail(10**7)
+
+
+class EmbeddedServer(_Process):
+    """`python -m jupyter_ucloud local` (the embedded UCloud-compatible server)."""
+
+    def __init__(self, data_dir: Path, args: list[str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.args = args or []
+        self.log_file = data_dir / "server.log"
+        self.url = ""
+        self.provider_id = "local"
+
+    @property
+    def refresh_token(self) -> str:
+        return (self.data_dir / "refresh_token").read_text().strip()
+
+    def start(self, timeout: float = 60.0, env: Mapping[str, str] | None = None) -> EmbeddedServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.data_dir / "ready.json"
+        ready.unlink(missing_ok=True)
+        args = [
+            sys.executable, "-m", "jupyter_ucloud", "local", "--port", "0",
+            "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.args,
+        ]  # fmt: skip
+        self._spawn(args, {**os.environ, **(env or {})})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if ready.exists():
+                try:
+                    info = json.loads(ready.read_text())
+                except ValueError:
+                    info = None
+                if info:
+                    self.url = info["url"].rstrip("/")
+                    self.provider_id = info.get("providerId", "local")
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise ServerProcessError(f"embedded server did not start:\n{self.log_tail()}")
+
+
+def scratch_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))

@@ -247,7 +247,7 @@ class Job(UCloudModel):
     updates: list[JobUpdate] = []
     specification: JobSpecification
     status: JobStatus
-    output: JobOutput | None = None
+    output: JobOutput | None = Field(default_factory=JobOutput)
 
     @property
     def state(self) -> JobState:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from termbench.paths import ALL_PATHS, make_path
+from termbench.paths import ALL_PATHS, make_paths
 from termbench.report import full_report
 from termbench.results import Sizes, run_path
 
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results = []
     for name in names:
-        path = make_path(name)
-        results.append(run_path(path, sizes, path.workloads, log=not args.quiet))
+        for path in make_paths(name):
+            results.append(run_path(path, sizes, path.workloads, log=not args.quiet))
 
     print()
     print(

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import requests
 
-from .clients import RawPty, TerminadoSocket, TerminalClient
-from .servers import JupyterServer, scratch_dir
+from . import slurm
+from .clients import ProviderShellSocket, RawPty, TerminadoSocket, TerminalClient
+from .servers import EmbeddedServer, JupyterServer, scratch_dir
+from .slurm import slurm_unavailable
+from .ucloud_jobs import client, start_terminal_job, stop_job
 from .workloads import time_to_first_output
 
 
@@ -85,19 +88,164 @@ class StockTerminalPath(BenchPath):
             self.server.stop()
 
 
+def _missing_module(*modules: str) -> str | None:
+    import importlib.util
+
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{module} is not there yet"
+    return None
+
+
+class ProviderLegPath(BenchPath):
+    """A websocket client straight to the embedded server's provider shell websocket."""
+
+    def __init__(self, name: str = "provider", backend_args: list[str] | None = None) -> None:
+        super().__init__(name, "embedded server: /ucloud/<provider>/websocket, no Jupyter")
+        self.backend_args = backend_args or []
+        self.server: EmbeddedServer | None = None
+        self.uc = None
+        self.job_id = ""
+
+    def unavailable(self) -> str | None:
+        return _missing_module("jupyter_ucloud.local.cli", "jupyter_ucloud.client")
+
+    def setup(self) -> None:
+        self.server = EmbeddedServer(scratch_dir(self.name), self.backend_args).start()
+        self.processes = {"embedded server": self.server.pid}
+        self.uc = client(self.server.url, self.server.refresh_token)
+        self.job_id = start_terminal_job(self.uc)
+
+    def open(self) -> Opened:
+        from jupyter_ucloud.protocol import provider_websocket_url
+
+        assert self.uc is not None
+        started = time.perf_counter()
+        opened = self.uc.jobs.open_interactive_session(self.job_id, 0, "SHELL")
+        session = opened.session
+        url = provider_websocket_url(
+            opened.provider_domain, opened.provider_id, session.session_identifier, "user"
+        )
+        term = ProviderShellSocket(url, opened.provider_id, session.session_identifier)
+        return Opened(term, time_to_first_output(term, started))
+
+    def teardown(self) -> None:
+        try:
+            if self.uc is not None and self.job_id:
+                stop_job(self.uc, self.job_id)
+        finally:
+            if self.server is not None:
+                self.server.stop()
+
+
+class BridgePath(BenchPath):
+    """Browser leg + provider leg: jupyter_ucloud in a `jupyter server` -> embedded server."""
+
+    def __init__(self) -> None:
+        super().__init__("bridge", "jupyter_ucloud: POST /ucloud/shells + terminado websocket")
+        self.embedded: EmbeddedServer | None = None
+        self.jupyter: JupyterServer | None = None
+        self.uc = None
+        self.job_id = ""
+
+    def unavailable(self) -> str | None:
+        return _missing_module(
+            "jupyter_ucloud.local.cli", "jupyter_ucloud.client", "jupyter_ucloud.server.handlers"
+        )
+
+    def setup(self) -> None:
+        workdir = scratch_dir("bridge")
+        self.embedded = EmbeddedServer(workdir / "embedded").start()
+        self.uc = client(self.embedded.url, self.embedded.refresh_token)
+        self.job_id = start_terminal_job(self.uc)
+        self.jupyter = JupyterServer(
+            workdir / "jupyter",
+            {"jupyter_server_terminals": True, "jupyter_ucloud": True},
+            args=[f"--UCloud.host={self.embedded.url}"],
+            env={"UCLOUD_REFRESH_TOKEN": self.embedded.refresh_token},
+        ).start()
+        if not self.jupyter.extension_loaded("jupyter_ucloud"):
+            raise RuntimeError(f"jupyter_ucloud did not load:\n{self.jupyter.log_tail()}")
+        self.processes = {"jupyter server": self.jupyter.pid, "embedded server": self.embedded.pid}
+
+    def open(self) -> Opened:
+        assert self.jupyter is not None
+        started = time.perf_counter()
+        reply = requests.post(
+            f"{self.jupyter.url}/ucloud/shells",
+            json={"jobId": self.job_id, "rank": 0, "cols": 200, "rows": 24},
+            headers=self.jupyter.headers,
+            timeout=60,
+        )
+        if not reply.ok:
+            raise RuntimeError(f"POST /ucloud/shells: {reply.status_code} {reply.text[:500]}")
+        name = reply.json()["name"]
+        term = TerminadoSocket(
+            f"{self.jupyter.ws_url}/ucloud/shells/{name}/websocket", self.jupyter.headers
+        )
+        return Opened(term, time_to_first_output(term, started))
+
+    def teardown(self) -> None:
+        try:
+            if self.jupyter is not None:
+                self.jupyter.stop()
+            if self.uc is not None and self.job_id:
+                stop_job(self.uc, self.job_id)
+        finally:
+            if self.embedded is not None:
+                self.embedded.stop()
+
+
+class SlurmProviderPath(ProviderLegPath):
+    """The provider leg with the embedded server's Slurm backend (`srun --overlap --pty`)."""
+
+    def __init__(self) -> None:
+        super().__init__("slurm", ["--backend", "slurm"])
+        self.description = "embedded server --backend slurm: provider websocket"
+        self.workloads = {"echo"}
+
+    def unavailable(self) -> str | None:
+        return slurm_unavailable() or super().unavailable()
+
+
+class SrunPtyPath(BenchPath):
+    """`srun --overlap --pty --jobid <id> bash` alone under a PTY: the Slurm floor."""
+
+    def __init__(self) -> None:
+        super().__init__("srun", "srun --overlap --pty --jobid <id> bash under a PTY")
+        self.workloads = {"echo"}
+        self.slurm_job = ""
+
+    def unavailable(self) -> str | None:
+        return slurm_unavailable()
+
+    def setup(self) -> None:
+        self.slurm_job = slurm.submit_sleeper()
+
+    def open(self) -> Opened:
+        started = time.perf_counter()
+        term = RawPty(["srun", "--overlap", "--pty", "--jobid", self.slurm_job, "bash"])
+        return Opened(term, time_to_first_output(term, started))
+
+    def teardown(self) -> None:
+        if self.slurm_job:
+            slurm.cancel(self.slurm_job)
+
+
 ALL_PATHS = ("raw", "stock", "provider", "bridge", "slurm")
 
 
-def make_path(name: str) -> BenchPath:
-    factories = {"raw": RawPtyPath, "stock": StockTerminalPath}
-    if name not in factories:
-        return _Missing(name)
-    return factories[name]()
-
-
-class _Missing(BenchPath):
-    def __init__(self, name: str) -> None:
-        super().__init__(name, "")
-
-    def unavailable(self) -> str | None:
-        return "not implemented yet"
+def make_paths(name: str) -> list[BenchPath]:
+    """The paths behind one `--only` name (`slurm` is measured beside plain `srun`)."""
+    factories: dict[str, list[type[BenchPath]]] = {
+        "raw": [RawPtyPath],
+        "stock": [StockTerminalPath],
+        "provider": [ProviderLegPath],
+        "bridge": [BridgePath],
+        "slurm": [SlurmProviderPath, SrunPtyPath],
+    }
+    return [factory() for factory in factories[name]]

@@ -39,7 +39,6 @@ def main_table(results: Sequence[PathResult], markdown: bool) -> str:
     rows = []
     for r in results:
         if r.status != "ok":
-            rows.append([r.name, f"{r.status}: {r.reason}", *[""] * (len(header) - 2)])
             continue
         bulk_cpu = [p.cpu_bulk_s for p in r.processes.values() if p.cpu_bulk_s is not None]
         growth = [p.flood_growth for p in r.processes.values() if p.flood_growth is not None]
@@ -152,6 +151,14 @@ def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
     return render(rows, header, markdown)
 
 
+def not_run(results: Sequence[PathResult]) -> str:
+    return "\n".join(
+        f"{'ERROR' if r.status == 'error' else 'skipped'} {r.name}: {r.reason}"
+        for r in results
+        if r.status != "ok"
+    )
+
+
 def full_report(results: Sequence[PathResult], markdown: bool) -> str:
     parts = [main_table(results, markdown)]
     if any(r.processes for r in results if r.status == "ok"):
@@ -161,4 +168,6 @@ def full_report(results: Sequence[PathResult], markdown: bool) -> str:
     ratios = ratio_table(results, markdown)
     if ratios:
         parts.append(ratios)
+    if skipped := not_run(results):
+        parts.append(skipped)
     return "\n\n".join(parts)

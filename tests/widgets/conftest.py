@@ -1,0 +1,29 @@
+"""Widget tests run against a real Jupyter server with the extension (see tests/notebooks)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
+
+from jupyter_server_process import JupyterServerProcess, SharedServer
+
+
+@pytest.fixture(scope="session")
+def ucloud_jupyter_server(
+    local_server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServerProcess]:
+    yield SharedServer.acquire(local_server, tmp_path_factory.mktemp("jupyter-server"))
+    SharedServer.release()
+
+
+@pytest.fixture
+def uc(ucloud_jupyter_server: JupyterServerProcess):
+    """A notebook's client: talks to the Jupyter server's proxy, holds no UCloud token."""
+    from jupyter_ucloud import UCloud
+
+    return UCloud(jupyter_url=ucloud_jupyter_server.url, jupyter_token=ucloud_jupyter_server.token)

@@ -1,0 +1,281 @@
+"""``AsyncUCloud``: the asynchronous client (tornado), for the Jupyter server extension and
+other asyncio code. Same calls as ``UCloud``, awaited; the wire is shared (``transport``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Generator
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.simple_httpclient import HTTPTimeoutError
+
+from ..protocol import (
+    InteractiveSessionType,
+    Job,
+    JobSpecification,
+    JobState,
+    OpenSessionWithProvider,
+    PageV2,
+    SimpleDuration,
+    SupportByProvider,
+    provider_websocket_url,
+)
+from . import prepare
+from .async_shell import AsyncShell
+from .discovery import Target, resolve
+from .errors import UCloudError
+from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
+from .transport import (
+    Exchange,
+    HttpRequest,
+    HttpResponse,
+    Prepared,
+    connection_error,
+    timeout_error,
+)
+
+__all__ = ["AsyncJobs", "AsyncShells", "AsyncUCloud"]
+
+log = logging.getLogger("jupyter_ucloud.client")
+T = TypeVar("T")
+
+
+class AsyncUCloud:
+    """As ``UCloud`` (same arguments and discovery), with every call awaited."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        refresh_token: str | None = None,
+        api_token: str | None = None,
+        project: str | None = None,
+        *,
+        jupyter_url: str | None = None,
+        jupyter_token: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._target: Target = resolve(
+            host, refresh_token, api_token, project, jupyter_url, jupyter_token
+        )
+        self._exchange = Exchange(self._target.endpoint, self._target.auth, self._target.project)
+        self.timeout = timeout
+        self.jobs = AsyncJobs(self)
+        self.shells = AsyncShells(self)
+
+    @property
+    def host(self) -> str:
+        return self._target.endpoint.base_url
+
+    @property
+    def via_jupyter(self) -> bool:
+        return self._target.via_jupyter
+
+    @property
+    def project(self) -> str | None:
+        return self._target.project
+
+    @property
+    def user(self) -> str | None:
+        return self._target.auth.username
+
+    def __repr__(self) -> str:
+        if self.via_jupyter:
+            return f"AsyncUCloud(jupyter={self.host!r})"
+        project = f", project={self.project!r}" if self.project else ""
+        return f"AsyncUCloud(host={self.host!r}, user={self.user!r}{project})"
+
+    async def call(self, prepared: Prepared[T]) -> T:
+        return await self._drive(self._exchange.run(prepared))
+
+    async def _drive(self, calls: Generator[HttpRequest, HttpResponse, T]) -> T:
+        try:
+            request = next(calls)
+            while True:
+                request = calls.send(await self._send(request))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _send(self, request: HttpRequest) -> HttpResponse:
+        log.debug("%s %s", request.call, request.url.split("?")[0])
+        http = HTTPRequest(
+            request.url,
+            method=request.method,
+            headers=request.headers,
+            body=request.body,
+            connect_timeout=self.timeout,
+            request_timeout=self.timeout,
+            follow_redirects=False,
+            allow_nonstandard_methods=True,
+            decompress_response=True,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(http, raise_error=False)
+        except HTTPTimeoutError:
+            raise timeout_error(request, self.timeout) from None
+        except (OSError, HTTPClientError) as err:
+            detail = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+            raise connection_error(request, detail, self._exchange.secrets()) from None
+        if response.code == 599:  # no HTTP answer: tornado's "connection" status
+            error = response.error
+            if isinstance(error, HTTPTimeoutError) or "Timeout" in str(error):
+                raise timeout_error(request, self.timeout)
+            raise connection_error(request, str(error), self._exchange.secrets())
+        log.debug("%s -> %s", request.call, response.code)
+        return HttpResponse(
+            response.code, response.body or b"", response.headers.get("Content-Type", "")
+        )
+
+    def secrets(self) -> list[str]:
+        return self._exchange.secrets()
+
+    async def close(self) -> None:
+        """Nothing to release (tornado's HTTP client is shared per event loop)."""
+
+    async def __aenter__(self) -> AsyncUCloud:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncJobs:
+    """``uc.jobs`` of ``AsyncUCloud``; see ``Jobs``."""
+
+    def __init__(self, client: AsyncUCloud) -> None:
+        self._client = client
+
+    async def retrieve_products(self) -> SupportByProvider:
+        return await self._client.call(prepare.retrieve_products())
+
+    async def browse(
+        self,
+        *,
+        filter_state: JobState | str | None = None,
+        items_per_page: int | None = None,
+        next: str | None = None,
+        **flags: Any,
+    ) -> PageV2[Job]:
+        return await self._client.call(
+            prepare.browse(
+                filter_state=filter_state, items_per_page=items_per_page, next=next, **flags
+            )
+        )
+
+    async def browse_all(self, **flags: Any) -> AsyncIterator[Job]:
+        next_token: str | None = None
+        while True:
+            page = await self.browse(next=next_token, **flags)
+            for job in page.items:
+                yield job
+            if not page.next or not page.items:
+                return
+            next_token = page.next
+
+    async def retrieve(self, id: str, **flags: Any) -> Job:
+        return await self._client.call(prepare.retrieve(id, **flags))
+
+    async def create(self, spec: JobSpecification | dict[str, Any]) -> str:
+        return (await self.create_bulk([spec]))[0]
+
+    async def create_bulk(self, specs: list[JobSpecification | dict[str, Any]]) -> list[str]:
+        return await self._client.call(prepare.create(specs))
+
+    async def terminate(self, id: str | list[str]) -> None:
+        await self._client.call(prepare.terminate([id] if isinstance(id, str) else list(id)))
+
+    async def extend(
+        self,
+        id: str,
+        requested_time: SimpleDuration | None = None,
+        *,
+        hours: int = 0,
+        minutes: int = 0,
+        seconds: int = 0,
+    ) -> None:
+        duration = requested_time or SimpleDuration(hours=hours, minutes=minutes, seconds=seconds)
+        await self._client.call(prepare.extend(id, duration))
+
+    async def open_interactive_session(
+        self,
+        id: str,
+        rank: int = 0,
+        session_type: InteractiveSessionType | str = "SHELL",
+        target: str | None = None,
+    ) -> OpenSessionWithProvider:
+        if self._client.via_jupyter:
+            raise UCloudError(
+                "provider sessions are not handed out through the Jupyter server: use "
+                "uc.shells.open_job(job_id, rank) for a shell",
+                call="jobs.openInteractiveSession",
+                job_id=str(id),
+                rank=rank,
+            )
+        return await self._client.call(
+            prepare.open_interactive_session(id, rank, session_type, target)
+        )
+
+
+class AsyncShells:
+    """``uc.shells`` of ``AsyncUCloud``; see ``Shells``."""
+
+    def __init__(self, client: AsyncUCloud) -> None:
+        self._client = client
+
+    async def open(
+        self, session: OpenSessionWithProvider, cols: int = 80, rows: int = 24
+    ) -> AsyncShell:
+        shell_session = session.session
+        identifier = getattr(shell_session, "session_identifier", None)
+        if getattr(shell_session, "type", None) != "shell" or not identifier:
+            raise UCloudError(
+                f"not a shell session (type {getattr(shell_session, 'type', None)!r})",
+                call="shells.open",
+            )
+        client = self._client
+        url = provider_websocket_url(
+            session.provider_domain, session.provider_id, identifier, client.user or ""
+        )
+        return await AsyncShell.connect(
+            url,
+            ProviderShellCodec(session.provider_id, identifier, client.project),
+            label=f"job {shell_session.job_id} rank {shell_session.rank}",
+            cols=cols,
+            rows=rows,
+            timeout=client.timeout,
+            secrets=[identifier, *client.secrets()],
+        )
+
+    async def open_job(
+        self, job_id: str, rank: int = 0, cols: int = 80, rows: int = 24
+    ) -> AsyncShell:
+        client = self._client
+        if not client.via_jupyter:
+            session = await client.jobs.open_interactive_session(job_id, rank, "SHELL")
+            return await self.open(session, cols, rows)
+        model = await client.call(prepare.proxy_shell_create(job_id, rank, cols, rows))
+        name = model["name"]
+
+        async def delete() -> None:
+            try:
+                await client.call(prepare.proxy_shell_delete(name))
+            except UCloudError as err:
+                log.debug("could not delete shell %s: %s", name, err)
+
+        base = client.host.replace("http", "ws", 1)
+        try:
+            return await AsyncShell.connect(
+                f"{base}/ucloud/shells/{quote(name, safe='')}/websocket",
+                TerminadoShellCodec(),
+                label=f"job {job_id} rank {rank}",
+                cols=cols,
+                rows=rows,
+                headers=client._exchange.websocket_headers(),
+                timeout=client.timeout,
+                secrets=client.secrets(),
+                on_close=delete,
+            )
+        except UCloudError:
+            await delete()
+            raise

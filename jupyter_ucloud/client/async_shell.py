@@ -1,0 +1,237 @@
+"""``AsyncShell``: the same shell API as ``Shell``, awaited, over tornado's websocket client
+(for the Jupyter server and other asyncio code). Protocol decisions live in ``shell_protocol``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+
+from .errors import (
+    ShellClosedError,
+    UCloudConnectionError,
+    UCloudError,
+    UCloudTimeoutError,
+    redact,
+)
+from .shell import MAX_FRAME, describe_ws_url
+from .shell_protocol import CommandResult, CommandRun, Ended, Output, Ready, ShellCodec
+
+__all__ = ["AsyncShell"]
+
+
+class AsyncShell:
+    """An open shell: ``await send/resize/read/run``, ``async for chunk in shell``,
+    ``async with``."""
+
+    def __init__(
+        self,
+        connection: WebSocketClientConnection,
+        codec: ShellCodec,
+        *,
+        label: str,
+        cols: int,
+        rows: int,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._ws = connection
+        self._codec = codec
+        self.label = label
+        self.cols, self.rows = cols, rows
+        self._on_close = on_close
+        self._pending: deque[str] = deque()
+        # A read that timed out stays pending and is picked up by the next read: no frame is lost.
+        self._reading: asyncio.Future[str | bytes | None] | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        self.close_message: str | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        codec: ShellCodec,
+        *,
+        label: str,
+        cols: int = 80,
+        rows: int = 24,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+        secrets: list[str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncShell:
+        where = describe_ws_url(url)
+        request = HTTPRequest(
+            url, headers=headers or {}, connect_timeout=timeout, request_timeout=timeout
+        )
+        try:
+            ws = await asyncio.wait_for(
+                websocket_connect(request, max_message_size=MAX_FRAME), timeout
+            )
+        except (asyncio.TimeoutError, TimeoutError):
+            raise UCloudTimeoutError(
+                f"{label}: no websocket handshake from {where} within {timeout:g} s"
+            ) from None
+        except (OSError, HTTPClientError, ValueError) as err:
+            if isinstance(err, HTTPClientError) and err.code == 599 and "Timeout" in str(err):
+                raise UCloudTimeoutError(
+                    f"{label}: no websocket handshake from {where} within {timeout:g} s"
+                ) from None
+            detail = redact(str(err) or type(err).__name__, [*(secrets or []), url])
+            raise UCloudConnectionError(f"{label}: cannot open {where}: {detail}") from None
+        shell = cls(ws, codec, label=label, cols=cols, rows=rows, on_close=on_close)
+        try:
+            await shell._handshake(timeout)
+        except BaseException:
+            await shell.close()
+            raise
+        return shell
+
+    async def _handshake(self, timeout: float) -> None:
+        for frame in self._codec.opening_frames(self.cols, self.rows):
+            await self._send_frame(frame)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UCloudTimeoutError(f"{self.label}: the shell was not ready in {timeout:g} s")
+            frame = await self._recv(remaining)
+            if frame is not None:
+                for event in self._codec.decode(frame):
+                    if isinstance(event, Ready):
+                        for extra in self._codec.ready_frames(self.cols, self.rows):
+                            await self._send_frame(extra)
+                        return
+                    self._apply(event)
+            if self.closed:
+                raise self._closed_error("the shell closed before it was ready")
+
+    async def _send_frame(self, frame: str) -> None:
+        if self.closed:
+            raise self._closed_error("cannot send")
+        try:
+            await self._ws.write_message(frame)
+        except WebSocketClosedError:
+            self._mark_closed("closed", "")
+            raise self._closed_error("cannot send") from None
+
+    async def _recv(self, timeout: float | None) -> str | bytes | None:
+        if self.closed:
+            return None
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._ws.read_message())
+        if timeout is not None and timeout <= 0 and not self._reading.done():
+            return None
+        try:
+            frame = await asyncio.wait_for(asyncio.shield(self._reading), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            return None
+        self._reading = None
+        if frame is None:
+            self._mark_closed(self.close_reason or "closed", self.close_message or "")
+        return frame
+
+    def _apply(self, event: Ready | Output | Ended) -> None:
+        if isinstance(event, Output):
+            self._pending.append(event.text)
+        elif isinstance(event, Ended):
+            self.close_reason, self.close_message = event.reason, event.message
+
+    def _mark_closed(self, reason: str, message: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = self.close_reason or reason
+            self.close_message = self.close_message or message
+
+    def _closed_error(self, what: str) -> ShellClosedError:
+        why = self.close_reason or "closed"
+        message = f": {self.close_message}" if self.close_message else ""
+        return ShellClosedError(f"{self.label}: {what}: the shell is closed ({why}{message})")
+
+    async def send(self, text: str) -> None:
+        await self._send_frame(self._codec.input_frame(text))
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self._send_frame(self._codec.resize_frame(cols, rows))
+        self.cols, self.rows = cols, rows
+
+    async def read(self, timeout: float | None = 1.0) -> str:
+        """As ``Shell.read``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._pending:
+            if self.closed:
+                raise self._closed_error("no more output")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return ""
+            frame = await self._recv(remaining)
+            if frame is not None:
+                for event in self._codec.decode(frame):
+                    self._apply(event)
+        while not self.closed:
+            frame = await self._recv(0)
+            if frame is None:
+                break
+            for event in self._codec.decode(frame):
+                self._apply(event)
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while True:
+            try:
+                chunk = await self.read(None)
+            except ShellClosedError:
+                return
+            if chunk:
+                yield chunk
+
+    async def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        """As ``Shell.run``."""
+        runner = CommandRun(command)
+        await self.send(runner.input)
+        deadline = time.monotonic() + timeout
+        while runner.result is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                with contextlib.suppress(UCloudError):
+                    await self.send("\x03")
+                raise UCloudTimeoutError(
+                    f"{self.label}: {command!r} did not finish within {timeout:g} s"
+                )
+            try:
+                runner.feed(await self.read(remaining))
+            except ShellClosedError as err:
+                raise ShellClosedError(f"{err} while running {command!r}") from None
+        return runner.result
+
+    async def close(self) -> None:
+        self._mark_closed("closed", "")
+        if self._reading is not None and not self._reading.done():
+            self._reading.cancel()
+        self._ws.close()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            await on_close()
+
+    async def __aenter__(self) -> AsyncShell:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<AsyncShell {self.label} {self.cols}x{self.rows} {state}>"

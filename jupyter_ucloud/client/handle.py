@@ -1,0 +1,224 @@
+"""``JobHandle``: one job, for notebooks: state, waiting with progress, commands on one rank or
+on all ranks at once, shells, termination. Built on the UCloud-named calls of ``UCloud``."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import Job, JobSpecification, JobState, NameAndVersion, SimpleDuration
+from .errors import UCloudError, UCloudJobStateError, UCloudTimeoutError
+from .shell import Shell
+from .shell_protocol import CommandResult
+
+if TYPE_CHECKING:
+    from .sync import UCloud
+
+__all__ = ["JobHandle", "start_job"]
+
+Progress = bool | Callable[[Job], None]
+
+
+class JobHandle:
+    """A job by id. ``refresh()`` re-reads it; ``state`` is as of the last read."""
+
+    def __init__(self, client: UCloud, job: str | Job) -> None:
+        self._client = client
+        if isinstance(job, Job):
+            self.id, self._job = job.id, job
+        else:
+            self.id, self._job = str(job), None
+
+    @property
+    def job(self) -> Job:
+        """The job as last read (read now if never)."""
+        return self._job if self._job is not None else self.refresh()
+
+    def refresh(self) -> Job:
+        try:
+            self._job = self._client.jobs.retrieve(self.id, include_product=True)
+        except UCloudError as err:
+            raise err.about(job_id=self.id) from None
+        return self._job
+
+    @property
+    def state(self) -> JobState:
+        return self.refresh().state
+
+    @property
+    def ranks(self) -> int:
+        return self.job.specification.replicas
+
+    def _last_status(self) -> str:
+        messages = [u.status for u in self.job.updates if u.status]
+        return messages[-1] if messages else ""
+
+    def wait_until(
+        self,
+        state: JobState | str = JobState.RUNNING,
+        timeout: float = 300.0,
+        progress: Progress = True,
+        poll_interval: float = 0.5,
+    ) -> JobHandle:
+        """Wait until the job is in ``state``. ``progress``: ``True`` prints state changes,
+        a callable gets the job at each change, ``False`` is silent. Raises
+        ``UCloudJobStateError`` if the job ends in another state, ``UCloudTimeoutError`` after
+        ``timeout`` seconds."""
+        wanted = JobState(state)
+        deadline = time.monotonic() + timeout
+        seen: JobState | None = None
+        while True:
+            job = self.refresh()
+            if job.state != seen:
+                seen = job.state
+                self._report(job, progress)
+            if job.state == wanted:
+                return self
+            if job.state.is_final:
+                detail = self._last_status()
+                raise UCloudJobStateError(
+                    f"ended as {job.state.value} while waiting for {wanted.value}"
+                    + (f": {detail}" if detail else ""),
+                    job_id=self.id,
+                )
+            if time.monotonic() >= deadline:
+                raise UCloudTimeoutError(
+                    f"still {job.state.value} after {timeout:g} s, waiting for {wanted.value}",
+                    job_id=self.id,
+                )
+            time.sleep(poll_interval)
+
+    def _report(self, job: Job, progress: Progress) -> None:
+        if callable(progress):
+            progress(job)
+        elif progress:
+            detail = self._last_status()
+            print(f"job {self.id}: {job.state.value}" + (f" ({detail})" if detail else ""))
+
+    def shell(self, rank: int = 0, cols: int = 80, rows: int = 24) -> Shell:
+        """A shell on ``rank`` (use it as a context manager)."""
+        try:
+            return self._client.shells.open_job(self.id, rank, cols, rows)
+        except UCloudError as err:
+            raise self._explain(err, rank) from None
+
+    def run(self, command: str, rank: int = 0, timeout: float = 60.0) -> CommandResult:
+        """Run ``command`` in a fresh shell on ``rank``: its output and exit status."""
+        try:
+            with self._client.shells.open_job(self.id, rank) as shell:
+                return shell.run(command, timeout=timeout)
+        except UCloudError as err:
+            raise self._explain(err, rank) from None
+
+    def run_all(self, command: str, timeout: float = 60.0) -> dict[int, CommandResult]:
+        """Run ``command`` on every rank at once: ``{rank: CommandResult}``. If any rank fails,
+        the error of the first failing rank is raised (the others still run to the end)."""
+        ranks = range(self.ranks)
+        with ThreadPoolExecutor(max_workers=max(1, len(ranks))) as pool:
+            futures = {rank: pool.submit(self.run, command, rank, timeout) for rank in ranks}
+            return {rank: future.result() for rank, future in futures.items()}
+
+    def _explain(self, err: UCloudError, rank: int) -> UCloudError:
+        """``err`` naming the job and rank, with the job's state when it has ended."""
+        err.about(job_id=self.id, rank=rank)
+        if isinstance(err, UCloudTimeoutError):
+            return err
+        try:
+            job = self.refresh()
+        except UCloudError:
+            return err
+        if job.state != JobState.RUNNING:
+            detail = self._last_status()
+            return UCloudJobStateError(
+                f"the job is {job.state.value}, not RUNNING"
+                + (f" ({detail})" if detail else "")
+                + f": {err.why}",
+                status=err.status,
+                call=err.call,
+                job_id=self.id,
+                rank=rank,
+            )
+        return err
+
+    def terminate(self, wait: bool = False, timeout: float = 60.0) -> JobHandle:
+        """``jobs.terminate``; with ``wait``, until the job has ended."""
+        try:
+            self._client.jobs.terminate(self.id)
+        except UCloudError as err:
+            raise err.about(job_id=self.id) from None
+        if wait:
+            deadline = time.monotonic() + timeout
+            while not self.refresh().state.is_final:
+                if time.monotonic() >= deadline:
+                    raise UCloudTimeoutError(
+                        f"still {self.job.state.value} {timeout:g} s after terminate",
+                        job_id=self.id,
+                    )
+                time.sleep(0.25)
+        return self
+
+    def extend(self, hours: int = 0, minutes: int = 0, seconds: int = 0) -> JobHandle:
+        try:
+            self._client.jobs.extend(self.id, hours=hours, minutes=minutes, seconds=seconds)
+        except UCloudError as err:
+            raise err.about(job_id=self.id) from None
+        return self
+
+    def __repr__(self) -> str:
+        state = self._job.state.value if self._job is not None else "?"
+        return f"<JobHandle {self.id} {state}>"
+
+    def _repr_html_(self) -> str:
+        job = self.job
+        spec = job.specification
+        app = f"{spec.application.name} {spec.application.version}"
+        return (
+            f"<b>UCloud job {html.escape(job.id)}</b>: {html.escape(job.state.value)}, "
+            f"{html.escape(app)} on {html.escape(spec.product.id)}, "
+            f"{spec.replicas} rank{'s' if spec.replicas != 1 else ''}"
+        )
+
+
+def start_job(
+    client: UCloud,
+    application: str,
+    version: str | None,
+    *,
+    product: str | None,
+    replicas: int,
+    hours: int,
+    minutes: int,
+    name: str | None,
+    parameters: dict[str, Any] | None,
+    wait: bool,
+    timeout: float,
+    progress: Progress,
+) -> JobHandle:
+    products = client.products()
+    if product is None:
+        chosen = next((p for p in products if p.supports_terminal), None)
+        if chosen is None:
+            raise UCloudError("no product supports terminals: pass product=...", call="jobs.create")
+    else:
+        found = products.find(product)
+        if found is None:
+            names = ", ".join(p.product.name for p in products)
+            raise UCloudError(f"no product {product!r} (there are: {names})", call="jobs.create")
+        chosen = found
+    spec: dict[str, Any] = {
+        "application": NameAndVersion(name=application, version=version or "1"),
+        "product": chosen.product.reference,
+        "replicas": replicas,
+        "time_allocation": SimpleDuration(hours=hours, minutes=minutes),
+    }
+    if name:
+        spec["name"] = name
+    if parameters is not None:
+        spec["parameters"] = parameters
+    handle = JobHandle(client, client.jobs.create(JobSpecification(**spec)))
+    if wait:
+        handle.wait_until(JobState.RUNNING, timeout=timeout, progress=progress)
+    return handle

@@ -1,0 +1,262 @@
+"""``Shell``: a shell in a job rank over a websocket (``websockets.sync``), for scripts and
+notebooks. The protocol (UCloud's provider socket or the Jupyter server's terminado bridge) is
+a codec from ``shell_protocol``; this class only moves frames and waits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import ClientConnection, connect
+
+from .errors import (
+    ShellClosedError,
+    UCloudConnectionError,
+    UCloudError,
+    UCloudTimeoutError,
+    redact,
+)
+from .shell_protocol import CommandResult, CommandRun, Ended, Output, Ready, ShellCodec
+
+__all__ = ["Shell", "ws_logger"]
+
+#: websockets logs every frame at DEBUG; frames carry the session identifier, so its logger
+#: stays at INFO whatever the root level is.
+ws_logger = logging.getLogger("jupyter_ucloud.client.websocket")
+ws_logger.setLevel(logging.INFO)
+
+MAX_FRAME = 16 * 1024 * 1024
+
+
+def describe_ws_url(url: str) -> str:
+    """``url`` without its query string (which holds the session identifier)."""
+    return url.split("?", 1)[0]
+
+
+class Shell:
+    """An open shell. ``send``/``resize``/``read``/iterate, ``run(command)``; close when done
+    (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        connection: ClientConnection,
+        codec: ShellCodec,
+        *,
+        label: str,
+        cols: int,
+        rows: int,
+        secrets: list[str],
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._ws = connection
+        self._codec = codec
+        self.label = label
+        self.cols, self.rows = cols, rows
+        self._secrets = secrets
+        self._on_close = on_close
+        self._pending: deque[str] = deque()
+        self.closed = False
+        self.close_reason: str | None = None
+        self.close_message: str | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        codec: ShellCodec,
+        *,
+        label: str,
+        cols: int = 80,
+        rows: int = 24,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+        secrets: list[str] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> Shell:
+        """Connect, send the opening frames and wait (up to ``timeout``) until the other end
+        has accepted the shell."""
+        secrets = secrets or []
+        where = describe_ws_url(url)
+        try:
+            ws = connect(
+                url,
+                additional_headers=headers,
+                open_timeout=timeout,
+                max_size=MAX_FRAME,
+                compression=None,
+                logger=ws_logger,
+            )
+        except TimeoutError:
+            raise UCloudTimeoutError(
+                f"{label}: no websocket handshake from {where} within {timeout:g} s"
+            ) from None
+        except (OSError, InvalidHandshake, InvalidURI) as err:
+            detail = redact(str(err) or type(err).__name__, [*secrets, url])
+            raise UCloudConnectionError(f"{label}: cannot open {where}: {detail}") from None
+        shell = cls(
+            ws, codec, label=label, cols=cols, rows=rows, secrets=secrets, on_close=on_close
+        )
+        try:
+            shell._handshake(timeout)
+        except BaseException:
+            shell.close()
+            raise
+        return shell
+
+    def _handshake(self, timeout: float) -> None:
+        for frame in self._codec.opening_frames(self.cols, self.rows):
+            self._send_frame(frame)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UCloudTimeoutError(f"{self.label}: the shell was not ready in {timeout:g} s")
+            frame = self._recv(remaining)
+            if frame is None:
+                continue
+            for event in self._codec.decode(frame):
+                if isinstance(event, Ready):
+                    for extra in self._codec.ready_frames(self.cols, self.rows):
+                        self._send_frame(extra)
+                    return
+                self._apply(event)
+            if self.closed:
+                raise self._closed_error("the shell closed before it was ready")
+
+    # --- frames ---------------------------------------------------------------------------
+
+    def _send_frame(self, frame: str) -> None:
+        if self.closed:
+            raise self._closed_error("cannot send")
+        try:
+            self._ws.send(frame)
+        except ConnectionClosed:
+            self._mark_closed("closed", "")
+            raise self._closed_error("cannot send") from None
+
+    def _recv(self, timeout: float | None) -> str | bytes | None:
+        """One frame, or ``None`` after ``timeout``; marks the shell closed when the socket is."""
+        if self.closed:
+            return None
+        try:
+            return self._ws.recv(timeout=timeout)
+        except TimeoutError:
+            return None
+        except ConnectionClosed:
+            self._mark_closed(self.close_reason or "closed", self.close_message or "")
+            return None
+
+    def _apply(self, event: Ready | Output | Ended) -> None:
+        if isinstance(event, Output):
+            self._pending.append(event.text)
+        elif isinstance(event, Ended):
+            self.close_reason, self.close_message = event.reason, event.message
+
+    def _mark_closed(self, reason: str, message: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = self.close_reason or reason
+            self.close_message = self.close_message or message
+
+    def _closed_error(self, what: str) -> ShellClosedError:
+        why = self.close_reason or "closed"
+        message = f": {self.close_message}" if self.close_message else ""
+        return ShellClosedError(f"{self.label}: {what}: the shell is closed ({why}{message})")
+
+    # --- public API -----------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Type ``text`` into the shell (add ``\\n`` to run a line)."""
+        self._send_frame(self._codec.input_frame(text))
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._send_frame(self._codec.resize_frame(cols, rows))
+        self.cols, self.rows = cols, rows
+
+    def read(self, timeout: float | None = 1.0) -> str:
+        """Output that has arrived, waiting up to ``timeout`` s for some (``None``: until some
+        comes). ``""`` when nothing came; ``ShellClosedError`` once closed and drained."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._pending:
+            if self.closed:
+                raise self._closed_error("no more output")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return ""
+            frame = self._recv(remaining)
+            if frame is not None:
+                for event in self._codec.decode(frame):
+                    self._apply(event)
+        while not self.closed:  # take what else is already there, without waiting
+            frame = self._recv(0)
+            if frame is None:
+                break
+            for event in self._codec.decode(frame):
+                self._apply(event)
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        """Output chunks until the shell closes."""
+        while True:
+            try:
+                chunk = self.read(None)
+            except ShellClosedError:
+                return
+            if chunk:
+                yield chunk
+
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        """Run ``command`` and return its output (escape codes stripped, no prompt, no echo)
+        and exit status. On timeout the command is interrupted (Ctrl-C) and
+        ``UCloudTimeoutError`` raised."""
+        runner = CommandRun(command)
+        self.send(runner.input)
+        deadline = time.monotonic() + timeout
+        while runner.result is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._interrupt()
+                raise UCloudTimeoutError(
+                    f"{self.label}: {command!r} did not finish within {timeout:g} s"
+                )
+            try:
+                runner.feed(self.read(remaining))
+            except ShellClosedError as err:
+                raise ShellClosedError(f"{err} while running {command!r}") from None
+        return runner.result
+
+    def _interrupt(self) -> None:
+        with contextlib.suppress(UCloudError):
+            self.send("\x03")
+
+    def close(self) -> None:
+        """Close the websocket (and, through the Jupyter server, the shell itself)."""
+        self._mark_closed("closed", "")
+        try:
+            self._ws.close()
+        finally:
+            if self._on_close is not None:
+                on_close, self._on_close = self._on_close, None
+                on_close()
+
+    def __enter__(self) -> Shell:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Shell {self.label} {self.cols}x{self.rows} {state}>"

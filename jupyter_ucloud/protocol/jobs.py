@@ -3,7 +3,8 @@
 Which fields are always written follows Go's JSON of ``Job`` (reference section 3.4): ``JobUpdate``
 and ``JobStatus`` fields are ``util.Option`` or plain fields, so they are in ``wire_always`` and
 come out as ``null`` when unset; ``providerGeneratedId`` is ``omitempty``. ``JobSpecification``
-is what clients send, so only what was set is written.
+is what clients send, so only what was set is written. A ``null`` list where Go may write a nil
+slice (``updates``, ``permissions.myself``) is read as ``[]``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from .base import UCloudModel
 from .products import ComputeProduct, ProductReference, ResolvedSupport
@@ -37,6 +38,11 @@ __all__ = [
     "NameAndVersion",
     "SimpleDuration",
 ]
+
+
+def _nil_slice(value: Any) -> Any:
+    """Go writes a nil slice as ``null``: read it as an empty list."""
+    return [] if value is None else value
 
 
 class JobState(str, Enum):
@@ -218,6 +224,11 @@ class JobPermissions(UCloudModel):
     myself: list[str] = []
     others: list[dict[str, Any]] | None = []
 
+    @field_validator("myself", mode="before")
+    @classmethod
+    def _nil_myself(cls, value: Any) -> Any:
+        return _nil_slice(value)
+
 
 class JobOutput(UCloudModel):
     wire_always = ("output_folder",)
@@ -248,6 +259,11 @@ class Job(UCloudModel):
     specification: JobSpecification
     status: JobStatus
     output: JobOutput | None = Field(default_factory=JobOutput)
+
+    @field_validator("updates", mode="before")
+    @classmethod
+    def _nil_updates(cls, value: Any) -> Any:
+        return _nil_slice(value)
 
     @property
     def state(self) -> JobState:

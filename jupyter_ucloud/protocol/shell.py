@@ -4,6 +4,11 @@ Client -> provider text frames are ``ShellRequestEnvelope``; the first accepted 
 ``initialize``. Provider -> client frames are ``ShellResponseEnvelope`` with ``type="message"``:
 ``initialize`` once on the initialize ``streamId``, ``data`` (all output) on that same
 ``streamId``, and ``ack`` for every later input/resize/initialize on that message's ``streamId``.
+
+Parsing a frame with ``ShellRequestEnvelope.model_validate_json`` raises ``ValidationError`` both
+for text that is not JSON and for JSON that is not a shell message. The IM closes the socket for
+the first (and for a payload that is not a JSON object) and ignores unknown payload types; a
+server that wants the same split checks ``json.loads`` first.
 """
 
 from __future__ import annotations

@@ -282,3 +282,14 @@ def test_credentials_not_in_repr():
     value = AppParameterValue(type="api_server", server="https://x", token="s3cret-token")
     assert "s3cret-token" not in repr(value)
     assert value.to_wire()["token"] == "s3cret-token"
+
+
+def test_go_nil_slices_read_as_empty_lists(example):
+    raw = example("core_job")
+    raw["updates"] = None
+    raw["permissions"]["myself"] = None
+    job = Job.model_validate(raw)
+    assert job.updates == []
+    assert job.permissions is not None
+    assert job.permissions.myself == []
+    assert Job.model_validate(job.to_wire()) == job

@@ -1,0 +1,137 @@
+"""The extension app: configuration (``c.UCloud.*``), start-up and shut-down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Integer, List, Unicode, default
+
+from .handlers import handlers
+from .shells import ShellManager
+from .upstream import Upstream
+
+__all__ = ["UCloud"]
+
+
+class UCloud(ExtensionApp):
+    """UCloud jobs and job shells in Jupyter (config section ``c.UCloud``)."""
+
+    name = "jupyter_ucloud"
+    load_other_extensions = True
+
+    host = Unicode(
+        "",
+        help="Base URL of UCloud (e.g. https://cloud.sdu.dk). Empty: run the embedded "
+        "UCloud-compatible server with the Jupyter server. Env: UCLOUD_HOST.",
+    ).tag(config=True)
+    refresh_token = Unicode(
+        "", help="UCloud refresh token. Env: UCLOUD_REFRESH_TOKEN. Never sent to the browser."
+    ).tag(config=True)
+    api_token = Unicode(
+        "", help="UCloud API token (uc...-...). Env: UCLOUD_API_TOKEN. Never sent to the browser."
+    ).tag(config=True)
+    credentials_file = Unicode(
+        "",
+        help="File holding the refresh token or API token (an API token starts with 'uc'). "
+        "Read when neither token is set.",
+    ).tag(config=True)
+    project = Unicode("", help="UCloud project to work in. Env: UCLOUD_PROJECT.").tag(config=True)
+    allowed_provider_hosts = List(
+        Unicode(),
+        help="Provider hosts the server may open shell websockets to, besides the UCloud host's "
+        "own domain and its subdomains. Entries are host names; '*.example.org' allows subdomains.",
+    ).tag(config=True)
+    applications = List(
+        help="In remote mode, the applications offered by the start-job dialog: "
+        "[{name, version, title, description}]. The embedded server lists its own."
+    ).tag(config=True)
+    replay_bytes = Integer(
+        262144, help="Bytes of each shell's recent output kept for reattaching clients."
+    ).tag(config=True)
+    ping_interval = Float(
+        30.0, help="Seconds between websocket pings, on the browser and the provider leg."
+    ).tag(config=True)
+    shell_idle_timeout = Float(
+        3600.0,
+        help="Close a shell that has had no client attached for this many seconds (0: never).",
+    ).tag(config=True)
+    max_shells_per_user = Integer(16, help="Open shells allowed per Jupyter user.").tag(
+        config=True
+    )
+    slow_client_timeout = Float(
+        5.0,
+        help="A terminal client that has not taken a frame for this many seconds stops pacing "
+        "the shell; it catches up from the replay buffer instead.",
+    ).tag(config=True)
+    request_timeout = Float(30.0, help="Seconds to wait for UCloud or the provider.").tag(
+        config=True
+    )
+    embedded_data_dir = Unicode(
+        help="Data directory of the embedded UCloud server (default: jupyter_data_dir()/ucloud-local)."
+    ).tag(config=True)
+    embedded_config_file = Unicode(
+        "", help="Config file passed to the embedded UCloud server (--config)."
+    ).tag(config=True)
+    embedded_start_timeout = Float(
+        60.0, help="Seconds the embedded server may take to start."
+    ).tag(config=True)
+
+    @default("host")
+    def _host_default(self) -> str:
+        return os.environ.get("UCLOUD_HOST", "")
+
+    @default("refresh_token")
+    def _refresh_token_default(self) -> str:
+        return os.environ.get("UCLOUD_REFRESH_TOKEN", "")
+
+    @default("api_token")
+    def _api_token_default(self) -> str:
+        return os.environ.get("UCLOUD_API_TOKEN", "")
+
+    @default("project")
+    def _project_default(self) -> str:
+        return os.environ.get("UCLOUD_PROJECT", "")
+
+    @default("embedded_data_dir")
+    def _embedded_data_dir_default(self) -> str:
+        return str(Path(jupyter_data_dir()) / "ucloud-local")
+
+    def initialize_settings(self) -> None:
+        self.upstream = Upstream.from_app(self)
+        self.shell_manager = ShellManager(
+            self.upstream,
+            replay_bytes=self.replay_bytes,
+            ping_interval=self.ping_interval,
+            idle_timeout=self.shell_idle_timeout,
+            max_shells_per_user=self.max_shells_per_user,
+            slow_client_timeout=self.slow_client_timeout,
+            connect_timeout=self.request_timeout,
+            log=self.log,
+        )
+        self.settings.update({"ucloud_upstream": self.upstream, "ucloud_shells": self.shell_manager})
+        if not self.upstream.remote:
+            # Hints for kernels (e.g. the notebook client): where the proxy is; nothing secret.
+            os.environ.setdefault("JUPYTER_UCLOUD_MODE", "embedded")
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Start the embedded server in the background as soon as the loop runs; requests that
+        # arrive before it listens wait for it (Upstream.client()).
+        self.upstream.start_in_background()
+        self.shell_manager.start()
+
+    async def stop_extension(self) -> None:
+        await self.shell_manager.close_all()
+        await self.upstream.close()
+
+    def current_activity(self) -> list[dict[str, Any]] | None:
+        shells = self.shell_manager.list_all()
+        return [{"shell": shell.name, "clients": len(shell.clients)} for shell in shells] or None
+
+

@@ -1,0 +1,96 @@
+"""REST: the Jobs API proxy (UCloud's own paths and bodies), status, applications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from pydantic import ValidationError
+from tornado import web
+
+from ...protocol import CALLS, Call, decode_query, encode_query
+from ..errors import ProxyError
+from .base import UCloudAPIHandler
+
+__all__ = ["ApplicationsHandler", "JobsProxyHandler", "StatusHandler"]
+
+#: The Jobs API calls the browser may make through the proxy: (method, operation) -> call.
+PROXIED: dict[tuple[str, str], Call] = {
+    ("GET", "retrieveProducts"): CALLS["jobs.retrieveProducts"],
+    ("GET", "browse"): CALLS["jobs.browse"],
+    ("GET", "retrieve"): CALLS["jobs.retrieve"],
+    ("POST", ""): CALLS["jobs.create"],
+    ("POST", "terminate"): CALLS["jobs.terminate"],
+    ("POST", "extend"): CALLS["jobs.extend"],
+}
+
+
+def validation_message(call: Call, err: ValidationError) -> str:
+    problems = []
+    for problem in err.errors()[:5]:
+        where = ".".join(str(part) for part in problem.get("loc", ())) or "body"
+        problems.append(f"{where}: {problem.get('msg', 'invalid')}")
+    more = f" (and {err.error_count() - 5} more)" if err.error_count() > 5 else ""
+    return f"Invalid request for {call.name}: " + "; ".join(problems) + more
+
+
+class StatusHandler(UCloudAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(await self.upstream.status())
+
+
+class ApplicationsHandler(UCloudAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"items": await self.upstream.applications()})
+
+
+class JobsProxyHandler(UCloudAPIHandler):
+    """``/ucloud/api/jobs[/<operation>]`` -> UCloud's ``/api/jobs[/<operation>]``."""
+
+    def _call(self, method: str, operation: str | None) -> Call:
+        call = PROXIED.get((method, operation or ""))
+        if call is not None:
+            return call
+        known = {op for (_, op) in PROXIED}
+        if (operation or "") in known:
+            raise web.HTTPError(405, f"Use {'GET' if method == 'POST' else 'POST'} for this call.")
+        raise web.HTTPError(
+            404,
+            f"Unknown jobs call {operation!r}. The proxy serves: retrieveProducts, browse, "
+            "retrieve (GET); create (POST /ucloud/api/jobs), terminate, extend (POST).",
+        )
+
+    @web.authenticated
+    @authorized
+    async def get(self, operation: str | None = None) -> None:
+        call = self._call("GET", operation)
+        query: dict[str, str] | None = None
+        if call.request is not None:
+            try:
+                model = decode_query(call.request, self.request.query_arguments)
+            except (ValidationError, ValueError) as err:
+                message = (
+                    validation_message(call, err)
+                    if isinstance(err, ValidationError)
+                    else f"Invalid request for {call.name}: {err}"
+                )
+                raise ProxyError(400, message) from None
+            query = encode_query(model)
+        self.write_json(await self.upstream.call(call, query=query))
+
+    @web.authenticated
+    @authorized
+    async def post(self, operation: str | None = None) -> None:
+        call = self._call("POST", operation)
+        body = self.json_body()
+        assert call.request is not None
+        try:
+            call.request.model_validate(body)
+        except ValidationError as err:
+            raise ProxyError(400, validation_message(call, err)) from None
+        result: Any = await self.upstream.call(call, body=body)
+        self.write_json(result)

@@ -1,0 +1,135 @@
+"""The terminal websocket ``/ucloud/shells/<name>/websocket``: terminado frames, one shell.
+
+server -> client: ``["setup", {name, jobId, rank, offset}]`` first, then
+``["stdout", text, endOffset]``, finally ``["disconnect", reason, message]`` and a close
+(4001 job ended, 4002 provider lost, 1000 closed or exited). ``["error", message]`` answers a
+frame that could not be understood (the stock JupyterLab terminal ignores it).
+client -> server: ``["stdin", text]``, ``["set_size", rows, cols, height, width]``.
+``?since=<offset>`` replays only what came after ``offset``. Flow control is in ``..shells``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from ..shells import Shell, ShellClient, ShellManager
+from .base import AUTH_RESOURCE, user_key
+
+__all__ = ["MAX_MESSAGE_BYTES", "TerminalWebSocketHandler"]
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+class TerminalWebSocketHandler(
+    ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
+):
+    auth_resource = AUTH_RESOURCE
+
+    _shell: Shell | None = None
+    _client: ShellClient | None = None
+    _since: int | None = None
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        return MAX_MESSAGE_BYTES
+
+    @property
+    def ping_interval(self) -> float:  # type: ignore[override]
+        return float(self.extensionapp.ping_interval) * 1000  # type: ignore[attr-defined]
+
+    @property
+    def manager(self) -> ShellManager:
+        return self.settings["ucloud_shells"]  # type: ignore[no-any-return]
+
+    @ws_authenticated
+    async def get(self, name: str, *args: Any, **kwargs: Any) -> None:
+        user = self.current_user
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "execute", self.auth_resource)
+        )
+        if not allowed:
+            raise web.HTTPError(403, f"User is not authorized to use {self.auth_resource}.")
+        shell = self.manager.get(name, user_key(user))
+        if shell is None:
+            raise web.HTTPError(404, f"No shell named {name!r}.")
+        since = self.get_query_argument("since", None)
+        if since is not None:
+            try:
+                self._since = int(since)
+            except ValueError:
+                raise web.HTTPError(400, "since must be an integer offset.") from None
+            if self._since < 0 or self._since > shell.buffer.end:
+                raise web.HTTPError(
+                    400, f"since={self._since} is outside this shell's output (0-{shell.buffer.end})."
+                )
+        self._shell = shell
+        await ensure_async(super().get(name, *args, **kwargs))
+
+    async def open(self, name: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().open(name, *args, **kwargs)
+        shell = self._shell
+        assert shell is not None
+        client, start = shell.attach(self, self._since)
+        self._client = client
+        setup = {"name": shell.name, "jobId": shell.job_id, "rank": shell.rank, "offset": start}
+        try:
+            await self.write_message(json.dumps(["setup", setup]))
+        except WebSocketClosedError:
+            shell.detach(client)
+            return
+        shell.start_client(client)
+
+    async def on_message(self, message: str | bytes) -> None:
+        shell, client = self._shell, self._client
+        if shell is None or client is None:
+            return
+        try:
+            frame = json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            await self._error("Frames must be JSON arrays such as [\"stdin\", \"text\"].")
+            return
+        if not isinstance(frame, list) or not frame or not isinstance(frame[0], str):
+            await self._error("Frames must be JSON arrays such as [\"stdin\", \"text\"].")
+            return
+        kind, args = frame[0], frame[1:]
+        if kind == "stdin":
+            if len(args) < 1 or not isinstance(args[0], str):
+                await self._error("stdin needs one text argument: [\"stdin\", text].")
+                return
+            await shell.write(args[0])
+        elif kind == "set_size":
+            size = args[:2]
+            if len(size) < 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10000 for v in size
+            ):
+                await self._error("set_size needs rows and columns: [\"set_size\", rows, cols].")
+                return
+            await shell.resize(client, size[0], size[1])
+        # Other frame types are ignored, as terminado does.
+
+    async def _error(self, message: str) -> None:
+        try:
+            await self.write_message(json.dumps(["error", message]))
+        except WebSocketClosedError:
+            pass
+
+    def on_close(self) -> None:
+        if self._shell is not None and self._client is not None:
+            self._shell.detach(self._client)
+
+    # --- ClientSink -------------------------------------------------------------------------------
+
+    async def send_frame(self, frame: str) -> None:
+        await self.write_message(frame)
+
+    def close_client(self, code: int, reason: str) -> None:
+        self.close(code, reason)

@@ -1,0 +1,553 @@
+"""Shell sessions: one provider shell, many browser clients, a bounded history.
+
+A :class:`Shell` is a server-side object with a name. It owns the *provider leg* (the UCloud
+provider's shell websocket, through :class:`jupyter_ucloud.client.AsyncShell`) and any number of
+*client legs* (browser websockets speaking terminado, or anything with the :class:`ClientSink`
+interface - benchmarks attach directly). It outlives its clients; an explicit close, an idle
+timeout for shells nobody is attached to, or the end of the job ends it. Closing a shell never
+terminates the job.
+
+Flow control - the design
+-------------------------
+
+Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per client::
+
+    provider ws --read--> pump --append--> ReplayBuffer (<= replay_bytes) --read--> sender --await write--> client ws
+                                                                                 \\-> sender --await write--> client ws
+
+* The pump reads the next provider frame only when every *pacing* client is at most
+  ``FLOW_WINDOW`` characters behind the newest output. Each sender awaits ``write_message``
+  before it takes the next frame, so the provider is read at the pace of the slowest pacing
+  client; the provider's websocket, its TCP window and finally its PTY fill up and the producer
+  (``yes``) blocks on its own write. Nothing grows in between: tornado's client read queue holds
+  one message, each client has at most one frame (<= ``FRAME_CHARS``) in flight, and the replay
+  buffer is bounded in bytes.
+* A client whose write has not completed for ``slow_client_timeout`` seconds stops pacing (a
+  stalled or vanished browser must not freeze the shell for everyone). It keeps its position and
+  catches up from the replay buffer; if it fell out of the buffer it gets a visible
+  "output skipped" note and continues from the oldest output still held. Once it has caught up it
+  paces again. Memory stays bounded: its pending frame plus the replay buffer.
+* Ctrl-C: input never waits for output (it has its own path and lock), so ``\\x03`` reaches the
+  PTY at once. What was already in flight towards the browser is then stale - the tty driver
+  itself discards pending output on an interrupt - so for ``INTERRUPT_FLUSH_SECONDS`` after an
+  interrupt character (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients skip to the
+  last ``INTERRUPT_TAIL_CHARS`` of output. The flood stops on screen as fast as the PTY stops it.
+* Large pastes are sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes
+  back instead of a write blocking anything (terminado #183).
+
+Replays (a new client, or ``?since=N``) send the held output after ``N`` with terminal *queries*
+(DSR, DA, OSC colour queries, DECRQSS, ...) removed, so xterm.js does not answer them again
+(terminado #247). Live output is never altered. Offsets count Unicode code points of the stream;
+``["stdout", text, endOffset]`` tells a client where it is, so a reattach duplicates nothing.
+
+Resizes: the shell takes the smallest rows and columns any attached client asked for (as
+terminado does); a client leaving can make the shell larger again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .replay import ReplayBuffer, strip_terminal_queries
+
+if TYPE_CHECKING:
+    from .upstream import Upstream
+
+__all__ = [
+    "FRAME_CHARS",
+    "ClientSink",
+    "ProviderLeg",
+    "Shell",
+    "ShellClient",
+    "ShellError",
+    "ShellManager",
+]
+
+log = logging.getLogger(__name__)
+
+FRAME_CHARS = 65536  # largest stdout frame to a client (tornado is slow with larger text frames)
+FLOW_WINDOW = 16384  # how far the pump may run ahead of the slowest pacing client
+STDIN_CHUNK = 4096  # large pastes go to the provider in pieces of this size
+INTERRUPT_CHARS = ("\x03", "\x1c", "\x1a")
+INTERRUPT_FLUSH_SECONDS = 1.0
+INTERRUPT_TAIL_CHARS = 4096
+SKIPPED_NOTE = "\r\n\x1b[2m[output skipped: this terminal fell behind]\x1b[0m\r\n"
+
+CLOSE_CODES = {"job-ended": 4001, "provider-lost": 4002, "closed": 1000, "shell-exited": 1000}
+JOB_ENDED_MESSAGES = {
+    "SUCCESS": "The job has completed.",
+    "FAILURE": "The job has failed.",
+    "EXPIRED": "The job has expired.",
+}
+PROVIDER_LOST_MESSAGE = (
+    "The connection to the job was lost. The job is still running: open a new shell to reconnect."
+)
+
+
+class ShellError(Exception):
+    """A shell request that cannot be served; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ProviderLeg(Protocol):
+    """The provider side of a shell (``jupyter_ucloud.client.AsyncShell`` fits)."""
+
+    async def read(self) -> str: ...
+
+    async def send(self, text: str) -> None: ...
+
+    async def resize(self, cols: int, rows: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ClientSink(Protocol):
+    """Where a client's frames go (the terminal websocket handler, or a benchmark)."""
+
+    async def send_frame(self, frame: str) -> None:
+        """Send one text frame; return when the transport has taken it."""
+
+    def close_client(self, code: int, reason: str) -> None:
+        """Close the client's connection."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(eq=False)
+class ShellClient:
+    """One attached client and where it is in the shell's output."""
+
+    sink: ClientSink
+    cursor: int
+    live_from: int
+    pacing: bool = True
+    write_started: float | None = None
+    size: tuple[int, int] | None = None  # (rows, cols)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class Shell:
+    """A named shell into one rank of a job; see the module docstring for the data flow."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        owner: str,
+        job_id: str,
+        rank: int,
+        leg: ProviderLeg,
+        job_state: Callable[[], Awaitable[str | None]],
+        replay_bytes: int,
+        slow_client_timeout: float,
+        size: tuple[int, int],
+        replaces: str | None = None,
+    ) -> None:
+        self.name = name
+        self.owner = owner
+        self.job_id = job_id
+        self.rank = rank
+        self.replaces = replaces
+        self._leg = leg
+        self._job_state = job_state
+        self.buffer = ReplayBuffer(replay_bytes)
+        self.slow_client_timeout = slow_client_timeout
+        self.clients: list[ShellClient] = []
+        self.state = "open"
+        self.reason: str | None = None
+        self.message: str | None = None
+        self.last_job_state: str | None = "RUNNING"
+        self.created_at = _now_ms()
+        self.last_activity = self.created_at
+        self.detached_since: float | None = time.monotonic()
+        self.ended_at: float | None = None
+        self._size = size  # (rows, cols) last sent to the provider
+        self._initial_size = size
+        self._room = asyncio.Event()
+        self._input_lock = asyncio.Lock()
+        self._interrupt_until = 0.0
+        self._pump: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._pump = asyncio.ensure_future(self._run_pump())
+
+    def model(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "jobId": self.job_id,
+            "rank": self.rank,
+            "state": self.state,
+            "reason": self.reason,
+            "message": self.message,
+            "clients": len(self.clients),
+            "createdAt": self.created_at,
+            "lastActivity": self.last_activity,
+            "jobState": self.last_job_state,
+            "offset": self.buffer.end,
+            "replaces": self.replaces,
+        }
+
+    async def close(self, reason: str = "closed", message: str = "The shell was closed.") -> None:
+        """End the shell and close the provider leg (the job keeps running)."""
+        self._closing = True
+        self._end(reason, message)
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
+        with contextlib.suppress(Exception):
+            await self._leg.close()
+
+    def _end(self, reason: str, message: str) -> None:
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        self.reason = reason
+        self.message = message
+        self.ended_at = time.monotonic()
+        log.info("Shell %s ended: %s", self.name, reason)
+        for client in self.clients:
+            client.wake.set()
+
+    # --- provider -> clients ----------------------------------------------------------------------
+
+    async def _run_pump(self) -> None:
+        clean = False
+        try:
+            while True:
+                await self._wait_for_room()
+                text = await self._leg.read()
+                if text:
+                    self.buffer.append(text)
+                    self.last_activity = _now_ms()
+                    for client in self.clients:
+                        client.wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the provider leg is gone, one way or another
+            clean = getattr(err, "clean", None) is True or getattr(self._leg, "close_code", None) == 1000
+            log.debug("Shell %s: provider leg closed (%s)", self.name, type(err).__name__)
+        if self._closing:
+            return
+        await self._after_provider_closed(clean)
+
+    async def _after_provider_closed(self, clean: bool) -> None:
+        state = await self._settled_job_state()
+        if state in JOB_ENDED_MESSAGES:
+            self._end("job-ended", JOB_ENDED_MESSAGES[state])
+        elif clean:
+            self._end("shell-exited", "The shell has exited.")
+        else:
+            self._end("provider-lost", PROVIDER_LOST_MESSAGE)
+        with contextlib.suppress(Exception):
+            await self._leg.close()
+
+    async def _settled_job_state(self, patience: float = 2.0) -> str | None:
+        """The job's state; a job whose shell just went away may take a moment to be final."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        state: str | None = None
+        while True:
+            try:
+                state = await asyncio.wait_for(self._job_state(), timeout=patience)
+            except Exception:
+                state = None  # UCloud unreachable too: the provider is what we lost
+            if state is not None:
+                self.last_job_state = state
+            if state != "RUNNING" or loop.time() >= deadline:
+                return state
+            await asyncio.sleep(0.2)
+
+    async def _wait_for_room(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if loop.time() < self._interrupt_until:
+                return
+            end = self.buffer.end
+            behind = [c for c in self.clients if c.pacing and end - c.cursor > FLOW_WINDOW]
+            if not behind:
+                return
+            now = loop.time()
+            wait = self.slow_client_timeout
+            for client in behind:
+                started = client.write_started
+                if started is None:
+                    continue  # it has data to send and will take it now
+                if now - started >= self.slow_client_timeout:
+                    client.pacing = False
+                    log.info("Shell %s: a slow client stopped pacing the output", self.name)
+                else:
+                    wait = min(wait, self.slow_client_timeout - (now - started))
+            self._room.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._room.wait(), timeout=max(wait, 0.01))
+
+    # --- clients --------------------------------------------------------------------------------
+
+    def attach(self, sink: ClientSink, since: int | None = None) -> tuple[ShellClient, int]:
+        """Attach a client; it is sent output from ``since`` (default: all that is held).
+
+        Returns the client and the offset its first stdout frame starts at. The caller sends
+        ``setup`` first and then calls :meth:`start_client`.
+        """
+        start = self.buffer.start if since is None else max(since, self.buffer.start)
+        client = ShellClient(sink=sink, cursor=start, live_from=self.buffer.end)
+        self.clients.append(client)
+        self.detached_since = None
+        return client, start
+
+    def start_client(self, client: ShellClient) -> None:
+        client.task = asyncio.ensure_future(self._run_client(client))
+
+    def detach(self, client: ShellClient) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+        if client.task is not None and not client.task.done():
+            client.task.cancel()
+        if not self.clients:
+            self.detached_since = time.monotonic()
+        self._room.set()
+        if client.size is not None and self.state == "open":
+            asyncio.ensure_future(self._apply_size())
+
+    async def _run_client(self, client: ShellClient) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                end = self.buffer.end
+                if loop.time() < self._interrupt_until and end - client.cursor > INTERRUPT_TAIL_CHARS:
+                    client.cursor = end - INTERRUPT_TAIL_CHARS
+                if client.cursor >= end:
+                    if self.state == "ended":
+                        await self._send_disconnect(client)
+                        return
+                    client.pacing = True
+                    self._room.set()
+                    client.wake.clear()
+                    await client.wake.wait()
+                    continue
+                first, text = self.buffer.read(client.cursor, FRAME_CHARS)
+                prefix = SKIPPED_NOTE if first > client.cursor else ""
+                if first < client.live_from:  # replay: strip terminal queries
+                    text = text[: client.live_from - first]
+                    text = _cut_before_partial_escape(text)
+                    frame_end = first + len(text)
+                    text = strip_terminal_queries(text)
+                else:
+                    frame_end = first + len(text)
+                client.write_started = loop.time()
+                await client.sink.send_frame(json.dumps(["stdout", prefix + text, frame_end]))
+                client.write_started = None
+                client.cursor = frame_end
+                self._room.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the client went away
+            log.debug("Shell %s: client gone (%s)", self.name, type(err).__name__)
+            self.detach(client)
+
+    async def _send_disconnect(self, client: ShellClient) -> None:
+        reason = self.reason or "closed"
+        with contextlib.suppress(Exception):
+            await client.sink.send_frame(json.dumps(["disconnect", reason, self.message or ""]))
+        client.sink.close_client(CLOSE_CODES.get(reason, 1000), reason)
+        self.detach(client)
+
+    # --- clients -> provider ----------------------------------------------------------------------
+
+    async def write(self, text: str) -> None:
+        """Send input to the shell, in pieces, in order."""
+        if self.state != "open":
+            return
+        if any(char in text for char in INTERRUPT_CHARS):
+            self._interrupt_until = asyncio.get_running_loop().time() + INTERRUPT_FLUSH_SECONDS
+            self._room.set()
+            for client in self.clients:
+                client.wake.set()
+        self.last_activity = _now_ms()
+        async with self._input_lock:
+            for start in range(0, len(text), STDIN_CHUNK):
+                await self._leg.send(text[start : start + STDIN_CHUNK])
+
+    async def resize(self, client: ShellClient, rows: int, cols: int) -> None:
+        client.size = (rows, cols)
+        await self._apply_size()
+
+    async def _apply_size(self) -> None:
+        sizes = [c.size for c in self.clients if c.size is not None]
+        if not sizes:
+            return
+        size = (min(s[0] for s in sizes), min(s[1] for s in sizes))
+        if size != self._size and self.state == "open":
+            self._size = size
+            with contextlib.suppress(Exception):
+                await self._leg.resize(size[1], size[0])
+
+
+def _cut_before_partial_escape(text: str) -> str:
+    """Cut a replay frame before an escape sequence that may continue in the next frame."""
+    tail = text.rfind("\x1b", max(0, len(text) - 64))
+    if tail > 0:
+        return text[:tail]
+    return text
+
+
+class ShellManager:
+    """Every shell of this Jupyter server, by name; opens, lists, culls and closes them."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        replay_bytes: int = 262144,
+        ping_interval: float = 30.0,
+        idle_timeout: float = 3600.0,
+        max_shells_per_user: int = 16,
+        slow_client_timeout: float = 5.0,
+        connect_timeout: float = 30.0,
+        ended_retention: float = 600.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.replay_bytes = replay_bytes
+        self.ping_interval = ping_interval
+        self.idle_timeout = idle_timeout
+        self.max_shells_per_user = max_shells_per_user
+        self.slow_client_timeout = slow_client_timeout
+        self.connect_timeout = connect_timeout
+        self.ended_retention = ended_retention
+        self.log = log or logging.getLogger(__name__)
+        self._shells: dict[str, Shell] = {}
+        self._opening: dict[str, int] = {}
+        self._culler: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._culler is None or self._culler.done():
+            self._culler = asyncio.ensure_future(self._run_culler())
+
+    def get(self, name: str, owner: str) -> Shell | None:
+        shell = self._shells.get(name)
+        return shell if shell is not None and shell.owner == owner else None
+
+    def list(self, owner: str) -> list[Shell]:
+        return [shell for shell in self._shells.values() if shell.owner == owner]
+
+    def list_all(self) -> list[Shell]:
+        return list(self._shells.values())
+
+    async def open(
+        self,
+        owner: str,
+        job_id: str,
+        rank: int,
+        cols: int = 80,
+        rows: int = 24,
+        replaces: str | None = None,
+    ) -> Shell:
+        """Open a shell into ``rank`` of ``job_id`` for ``owner`` (raises ShellError)."""
+        self.start()
+        open_now = sum(1 for s in self.list(owner) if s.state != "ended")
+        if open_now + self._opening.get(owner, 0) >= self.max_shells_per_user:
+            raise ShellError(
+                429,
+                f"You have {open_now} open shells, the most allowed "
+                f"(c.UCloud.max_shells_per_user = {self.max_shells_per_user}). Close one first.",
+            )
+        if replaces is not None:
+            old = self.get(replaces, owner)
+            if old is None:
+                raise ShellError(404, f"No shell named {replaces!r} to replace.")
+            if (old.job_id, old.rank) != (job_id, rank):
+                raise ShellError(400, "A replacement shell must be for the same job and rank.")
+        self._opening[owner] = self._opening.get(owner, 0) + 1
+        try:
+            leg = await self.upstream.open_shell(
+                job_id,
+                rank,
+                cols=cols,
+                rows=rows,
+                ping_interval=self.ping_interval,
+                timeout=self.connect_timeout,
+            )
+        finally:
+            self._opening[owner] -= 1
+        name = f"ucloud-{_name_part(job_id)}-{rank}-{secrets.token_hex(4)}"
+        shell = Shell(
+            name=name,
+            owner=owner,
+            job_id=job_id,
+            rank=rank,
+            leg=leg,
+            job_state=lambda: self.upstream.job_state(job_id),
+            replay_bytes=self.replay_bytes,
+            slow_client_timeout=self.slow_client_timeout,
+            size=(rows, cols),
+            replaces=replaces,
+        )
+        self._shells[name] = shell
+        shell.start()
+        if replaces is not None:
+            old = self._shells.pop(replaces, None)
+            if old is not None:
+                await old.close("closed", f"Replaced by shell {name}.")
+        self.log.info("Opened shell %s (job %s, rank %s)", name, job_id, rank)
+        return shell
+
+    async def close(self, name: str, owner: str) -> bool:
+        shell = self.get(name, owner)
+        if shell is None:
+            return False
+        self._shells.pop(name, None)
+        await shell.close()
+        return True
+
+    async def close_all(self) -> None:
+        if self._culler is not None:
+            self._culler.cancel()
+        shells, self._shells = list(self._shells.values()), {}
+        await asyncio.gather(*(shell.close() for shell in shells), return_exceptions=True)
+
+    async def _run_culler(self) -> None:
+        interval = max(1.0, min(60.0, (self.idle_timeout or 60.0) / 4))
+        while True:
+            await asyncio.sleep(interval)
+            await self.cull()
+
+    async def cull(self) -> None:
+        now = time.monotonic()
+        for shell in list(self._shells.values()):
+            if shell.state == "ended":
+                if shell.ended_at is not None and now - shell.ended_at > self.ended_retention:
+                    self._shells.pop(shell.name, None)
+            elif (
+                self.idle_timeout
+                and not shell.clients
+                and shell.detached_since is not None
+                and now - shell.detached_since > self.idle_timeout
+            ):
+                self.log.info("Closing shell %s: nobody attached for a while", shell.name)
+                self._shells.pop(shell.name, None)
+                await shell.close("closed", "The shell was closed after being idle.")
+
+
+def _name_part(job_id: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in job_id)[:40]
+    return cleaned or "job"

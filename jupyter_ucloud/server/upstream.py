@@ -1,0 +1,336 @@
+"""Where the extension's UCloud calls go: a configured UCloud, or the embedded server.
+
+Holds the credentials (they never leave this process), opens shells after checking the
+provider host against the allow-list, and turns client errors into HTTP answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..client import AsyncUCloud
+from ..client.errors import ShellClosedError, UCloudError, redact
+from ..client.transport import Prepared
+from ..protocol import CALLS, Call, Job, JobState, provider_websocket_url
+from .embedded import EmbeddedServer, EmbeddedServerError
+from .errors import ProxyError, proxy_error
+from .shells import JOB_ENDED_MESSAGES, ShellError
+
+if TYPE_CHECKING:
+    from ..client.async_shell import AsyncShell
+    from .app import UCloud
+
+__all__ = ["ProviderLegAdapter", "Upstream", "host_allowed"]
+
+log = logging.getLogger(__name__)
+
+APPS_BROWSE = Call("hpc.apps.browse", "GET", "/api/hpc/apps/browse", "query", None, None)
+
+
+def _raw(value: Any) -> Any:
+    return value
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host: str, ucloud_host: str, allowed: list[str]) -> bool:
+    """Whether a provider ``host`` may be connected to.
+
+    Allowed: the UCloud host itself; for a named UCloud host, its parent domain and that
+    domain's subdomains (``cloud.sdu.dk`` -> ``*.sdu.dk``); and the ``allowed`` entries, exact
+    host names or ``*.domain`` patterns.
+    """
+    host = host.lower().rstrip(".")
+    home = ucloud_host.lower().rstrip(".")
+    if host == home:
+        return True
+    if home and not _is_ip(home):
+        labels = home.split(".")
+        parent = ".".join(labels[1:]) if len(labels) >= 3 else home
+        if host == parent or host.endswith("." + parent):
+            return True
+    for entry in allowed:
+        entry = entry.lower().strip().rstrip(".")
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]):
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+class ProviderLegAdapter:
+    """The provider side of a shell for ``Shell``: ``AsyncShell`` with blocking reads."""
+
+    def __init__(self, shell: AsyncShell) -> None:
+        self._shell = shell
+
+    @property
+    def close_code(self) -> int | None:
+        return getattr(self._shell, "close_code", None)
+
+    async def read(self) -> str:
+        return await self._shell.read(None)
+
+    async def send(self, text: str) -> None:
+        await self._shell.send(text)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self._shell.resize(cols, rows)
+
+    async def close(self) -> None:
+        await self._shell.close()
+
+
+class Upstream:
+    """The UCloud the extension talks to (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "",
+        refresh_token: str = "",
+        api_token: str = "",
+        project: str = "",
+        allowed_provider_hosts: list[str] | None = None,
+        applications: list[dict[str, Any]] | None = None,
+        embedded: EmbeddedServer | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host = host.rstrip("/")
+        self._refresh_token = refresh_token
+        self._api_token = api_token
+        self.project = project or None
+        self.allowed_provider_hosts = list(allowed_provider_hosts or [])
+        self._applications = list(applications or [])
+        self.embedded = embedded
+        self.timeout = timeout
+        self._client: AsyncUCloud | None = None
+        self._client_host = ""
+        self._background: asyncio.Task[Any] | None = None
+
+    @classmethod
+    def from_app(cls, app: UCloud) -> Upstream:
+        refresh_token, api_token = app.refresh_token, app.api_token
+        if app.host and not (refresh_token or api_token) and app.credentials_file:
+            token = Path(app.credentials_file).expanduser().read_text().strip()
+            if token.startswith("uc") and "-" in token:
+                api_token = token
+            else:
+                refresh_token = token
+        embedded = None
+        if not app.host:
+            embedded = EmbeddedServer(
+                Path(app.embedded_data_dir),
+                config_file=app.embedded_config_file,
+                start_timeout=app.embedded_start_timeout,
+                log=app.log,
+            )
+        return cls(
+            host=app.host,
+            refresh_token=refresh_token,
+            api_token=api_token,
+            project=app.project,
+            allowed_provider_hosts=app.allowed_provider_hosts,
+            applications=app.applications,
+            embedded=embedded,
+            timeout=app.request_timeout,
+        )
+
+    @property
+    def remote(self) -> bool:
+        return self.embedded is None
+
+    def start_in_background(self) -> None:
+        """Start the embedded server now (if there is one) without waiting for it."""
+        if self.embedded is not None and self._background is None:
+            self._background = asyncio.ensure_future(self._start_quietly())
+
+    async def _start_quietly(self) -> None:
+        try:
+            await self.client()
+        except ProxyError as err:
+            log.error("%s", err.message)
+
+    async def close(self) -> None:
+        if self._background is not None and not self._background.done():
+            self._background.cancel()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+    def secrets(self) -> list[str]:
+        found = [self._refresh_token, self._api_token]
+        if self._client is not None:
+            found += self._client.secrets()
+        return [s for s in found if s]
+
+    async def client(self) -> AsyncUCloud:
+        """The client, once UCloud (or the embedded server) can be called."""
+        if self.embedded is None:
+            if self._client is None:
+                if not (self._refresh_token or self._api_token):
+                    raise ProxyError(
+                        503,
+                        "No UCloud credentials are configured: set c.UCloud.refresh_token, "
+                        "c.UCloud.api_token or c.UCloud.credentials_file (or UCLOUD_REFRESH_TOKEN"
+                        " / UCLOUD_API_TOKEN).",
+                    )
+                self._client = self._make_client(self.host, self._refresh_token, self._api_token)
+            return self._client
+        try:
+            info = await asyncio.wait_for(
+                self.embedded.ensure_started(), self.embedded.start_timeout + 5
+            )
+        except (EmbeddedServerError, asyncio.TimeoutError) as err:
+            raise ProxyError(503, f"The embedded UCloud server is not available: {err}") from None
+        if self._client is None or self._client_host != info.url:
+            token = await asyncio.to_thread(info.read_refresh_token)
+            self._client = self._make_client(info.url, token, "")
+            self._client_host = info.url
+        return self._client
+
+    def _make_client(self, host: str, refresh_token: str, api_token: str) -> AsyncUCloud:
+        try:
+            return AsyncUCloud(
+                host=host,
+                refresh_token=refresh_token or None,
+                api_token=api_token or None,
+                project=self.project,
+                timeout=self.timeout,
+            )
+        except UCloudError as err:
+            raise ProxyError(503, f"UCloud is not configured correctly: {err.why}") from None
+
+    def _describe(self) -> str:
+        return "the embedded UCloud server" if self.embedded is not None else "UCloud"
+
+    # --- calls --------------------------------------------------------------------------------
+
+    async def call(
+        self, call: Call, query: dict[str, str] | None = None, body: Any = None
+    ) -> Any:
+        """Make ``call`` and return UCloud's JSON answer as it came (errors as ProxyError)."""
+        client = await self.client()
+        try:
+            return await client.call(Prepared(call, query=query, body=body, parse=_raw))
+        except UCloudError as err:
+            raise self._error(err) from None
+
+    def _error(self, err: UCloudError) -> ProxyError:
+        converted = proxy_error(err, self._describe())
+        converted.message = redact(converted.message, self.secrets())
+        if converted.why:
+            converted.why = redact(converted.why, self.secrets())
+        return converted
+
+    async def status(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "mode": "remote" if self.remote else "embedded",
+            "host": self.host or None,
+            "user": None,
+            "project": self.project,
+            "ok": False,
+            "error": None,
+        }
+        try:
+            client = await self.client()
+            answer["host"] = client.host
+            await client.call(Prepared(CALLS["jobs.retrieveProducts"], parse=_raw))
+            answer["ok"] = True
+            answer["user"] = client.user
+        except ProxyError as err:
+            answer["error"] = err.message
+        except UCloudError as err:
+            answer["error"] = self._error(err).message
+        return answer
+
+    async def applications(self) -> list[dict[str, Any]]:
+        if self.remote:
+            return [_app_item(app) for app in self._applications]
+        page = await self.call(APPS_BROWSE, query={"itemsPerPage": "250"})
+        items = page.get("items", []) if isinstance(page, dict) else []
+        return [_app_item(item.get("metadata", item)) for item in items if isinstance(item, dict)]
+
+    async def job_state(self, job_id: str) -> str | None:
+        client = await self.client()
+        job = await client.call(
+            Prepared(CALLS["jobs.retrieve"], query={"id": job_id}, parse=Job.model_validate)
+        )
+        return str(job.status.state) if job.status is not None else None
+
+    # --- shells ---------------------------------------------------------------------------------
+
+    async def open_shell(
+        self,
+        job_id: str,
+        rank: int,
+        *,
+        cols: int,
+        rows: int,
+        ping_interval: float,
+        timeout: float,
+    ) -> ProviderLegAdapter:
+        """Check the job, open an interactive SHELL session and connect to the provider."""
+        client = await self.client()
+        try:
+            job = await client.jobs.retrieve(job_id)
+        except UCloudError as err:
+            raise self._error(err) from None
+        state = job.status.state if job.status is not None else None
+        if state != JobState.RUNNING:
+            if state is not None and state.value in JOB_ENDED_MESSAGES:
+                raise ShellError(409, f"Job {job_id} has ended. {JOB_ENDED_MESSAGES[state.value]}")
+            raise ShellError(
+                409, f"Job {job_id} is not running (it is {state or 'in an unknown state'})."
+            )
+        replicas = job.specification.replicas if job.specification is not None else 1
+        if rank >= replicas:
+            raise ShellError(
+                400,
+                f"Rank {rank} is out of range: job {job_id} has {replicas} "
+                f"rank{'s' if replicas != 1 else ''} (0-{replicas - 1}).",
+            )
+        try:
+            session = await client.jobs.open_interactive_session(job_id, rank, "SHELL")
+        except UCloudError as err:
+            raise self._error(err) from None
+        identifier = getattr(session.session, "session_identifier", None)
+        if getattr(session.session, "type", None) != "shell" or not identifier:
+            raise ShellError(502, f"{self._describe()} did not answer with a shell session.")
+        url = provider_websocket_url(
+            session.provider_domain, session.provider_id, identifier, client.user or ""
+        )
+        provider_host = urlsplit(url).hostname or ""
+        home = urlsplit(client.host).hostname or ""
+        if not host_allowed(provider_host, home, self.allowed_provider_hosts):
+            raise ShellError(
+                502,
+                f"Refusing to connect to provider host {provider_host!r} for job {job_id}: it is "
+                f"not {home!r} or one of c.UCloud.allowed_provider_hosts.",
+            )
+        try:
+            shell = await asyncio.wait_for(
+                client.shells.open(session, cols=cols, rows=rows), timeout + 5
+            )
+        except asyncio.TimeoutError:
+            raise ShellError(504, f"The provider did not open the shell within {timeout:g} s.") from None
+        except ShellClosedError:
+            raise ShellError(502, "The provider closed the shell before it was ready.") from None
+        except UCloudError as err:
+            raise self._error(err) from None
+        return ProviderLegAdapter(shell)
+
+
+def _app_item(app: dict[str, Any]) -> dict[str, Any]:
+    return {key: app.get(key) for key in ("name", "version", "title", "description")}

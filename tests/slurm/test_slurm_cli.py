@@ -9,6 +9,7 @@ import pytest
 
 from jupyter_ucloud.local.backends import slurm_cli
 from jupyter_ucloud.local.backends.slurm_cli import (
+    SlurmCli,
     SlurmCommandError,
     SlurmJobInfo,
     parse_scontrol_record,
@@ -114,7 +115,8 @@ def test_minutes_round_up() -> None:
 @pytest.mark.slurm
 def test_submit_query_extend_cancel(slurm_cluster: dict[str, str], tmp_path: Path) -> None:
     async def scenario() -> None:
-        job_id = await slurm_cli.sbatch(
+        cli = SlurmCli()
+        job_id = await cli.sbatch(
             [
                 "--job-name=cli test job",
                 f"--chdir={tmp_path}",
@@ -127,18 +129,18 @@ def test_submit_query_extend_cancel(slurm_cluster: dict[str, str], tmp_path: Pat
         try:
             info = await _wait_for_state(job_id, "RUNNING")
             assert info.name == "cli test job"
-            assert await slurm_cli.expand_hostnames(info.node_list) == ["n1", "n2"]
-            await slurm_cli.update_time_limit(job_id, 9)
-            detail = await slurm_cli.show_job(job_id)
+            assert await cli.expand_hostnames(info.node_list) == ["n1", "n2"]
+            await cli.update_time_limit(job_id, 9)
+            detail = await cli.show_job(job_id)
             assert detail is not None
             assert detail.time_limit == "00:09:00"
             assert detail.exit_code == "0:0"
         finally:
-            await slurm_cli.scancel(job_id)
+            await cli.scancel(job_id)
         info = await _wait_for_state(job_id, "CANCELLED")
         assert ucloud_state(info.state) is JobState.SUCCESS
         with pytest.raises(SlurmCommandError, match="already finished"):
-            await slurm_cli.update_time_limit(job_id, 20)
+            await cli.update_time_limit(job_id, 20)
 
     asyncio.run(scenario())
 
@@ -146,15 +148,16 @@ def test_submit_query_extend_cancel(slurm_cluster: dict[str, str], tmp_path: Pat
 @pytest.mark.slurm
 def test_unknown_jobs(slurm_cluster: dict[str, str]) -> None:
     async def scenario() -> None:
-        assert await slurm_cli.squeue_jobs(["987654321"]) == {}
-        assert await slurm_cli.show_job("987654321") is None
-        assert await slurm_cli.squeue_jobs(["not-a-number"]) == {}
-        await slurm_cli.scancel("987654321")  # Slurm ignores ids it does not know
+        cli = SlurmCli()
+        assert await cli.squeue_jobs(["987654321"]) == {}
+        assert await cli.show_job("987654321") is None
+        assert await cli.squeue_jobs(["not-a-number"]) == {}
+        await cli.scancel("987654321")  # Slurm ignores ids it does not know
         with pytest.raises(SlurmCommandError) as err:
             await slurm_cli.run_slurm(["scontrol", "show", "job", "-o", "987654321"])
         assert err.value.invalid_job
         assert err.value.returncode == 1
-        assert await slurm_cli.ping()
+        assert await cli.ping()
 
     asyncio.run(scenario())
 
@@ -162,7 +165,7 @@ def test_unknown_jobs(slurm_cluster: dict[str, str]) -> None:
 @pytest.mark.slurm
 def test_sbatch_error_is_slurms_message(slurm_cluster: dict[str, str]) -> None:
     with pytest.raises(SlurmCommandError, match=r"(?i)invalid partition"):
-        asyncio.run(slurm_cli.sbatch(["--partition=no-such-partition"], "#!/bin/bash\ntrue\n"))
+        asyncio.run(SlurmCli().sbatch(["--partition=no-such-partition"], "#!/bin/bash\ntrue\n"))
 
 
 async def _wait_for_state(job_id: str, state: str, timeout: float = 20.0) -> SlurmJobInfo:
@@ -170,7 +173,7 @@ async def _wait_for_state(job_id: str, state: str, timeout: float = 20.0) -> Slu
     deadline = loop.time() + timeout
     last = None
     while loop.time() < deadline:
-        last = (await slurm_cli.squeue_jobs([job_id])).get(job_id)
+        last = (await SlurmCli().squeue_jobs([job_id])).get(job_id)
         if last is not None and last.state == state:
             return last
         await asyncio.sleep(0.2)

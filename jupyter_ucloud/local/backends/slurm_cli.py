@@ -11,27 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "SQUEUE_FORMAT",
+    "SlurmCli",
     "SlurmCommandError",
     "SlurmJobInfo",
     "base_state",
-    "expand_hostnames",
     "minutes_for",
     "parse_scontrol_record",
     "parse_squeue_line",
-    "ping",
     "run_slurm",
-    "sbatch",
-    "scancel",
-    "show_job",
-    "squeue_jobs",
-    "update_time_limit",
 ]
 
 DEFAULT_TIMEOUT = 30.0
@@ -177,80 +170,73 @@ async def run_slurm(
     return stdout
 
 
-async def ping(env: Mapping[str, str] | None = None, timeout: float = 10.0) -> bool:
-    """Whether the controller answers (``scontrol ping``)."""
-    try:
-        out = await run_slurm(["scontrol", "ping"], env=env, timeout=timeout)
-    except SlurmCommandError:
-        return False
-    return " is UP" in out
+class SlurmCli:
+    """The Slurm commands the backend uses, with one environment (``SLURM_CONF``) and timeout."""
 
+    def __init__(self, env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.env = dict(env) if env is not None else None
+        self.timeout = timeout
 
-async def sbatch(options: Sequence[str], script: str, env: Mapping[str, str] | None = None) -> str:
-    """Submit ``script`` (read from stdin) with ``options``; Slurm's job id."""
-    out = await run_slurm(["sbatch", "--parsable", *options], input_text=script, env=env)
-    job_id = out.strip().splitlines()[-1].split(";", 1)[0] if out.strip() else ""
-    if not job_id.isdigit():
-        raise SlurmCommandError("sbatch", 0, f"sbatch printed no job id: {out.strip()!r}")
-    return job_id
+    async def run(self, argv: Sequence[str], input_text: str | None = None) -> str:
+        return await run_slurm(argv, input_text=input_text, timeout=self.timeout, env=self.env)
 
+    async def ping(self) -> bool:
+        """Whether the controller answers (``scontrol ping``)."""
+        try:
+            out = await self.run(["scontrol", "ping"])
+        except SlurmCommandError:
+            return False
+        return " is UP" in out
 
-async def squeue_jobs(
-    job_ids: Iterable[str], env: Mapping[str, str] | None = None
-) -> dict[str, SlurmJobInfo]:
-    """The jobs among ``job_ids`` that Slurm still knows (finished ones within ``MinJobAge``)."""
-    ids = sorted({j for j in job_ids if j.isdigit()}, key=int)
-    if not ids:
-        return {}
-    argv = ["squeue", "--noheader", "--states=all", f"--format={SQUEUE_FORMAT}"]
-    try:
-        out = await run_slurm([*argv, "--jobs=" + ",".join(ids)], env=env)
-    except SlurmCommandError as err:
-        if err.invalid_job:  # every id unknown (squeue fails only when none is known)
+    async def sbatch(self, options: Sequence[str], script: str) -> str:
+        """Submit ``script`` (read from stdin) with ``options``; Slurm's job id."""
+        out = await self.run(["sbatch", "--parsable", *options], input_text=script)
+        job_id = out.strip().splitlines()[-1].split(";", 1)[0] if out.strip() else ""
+        if not job_id.isdigit():
+            raise SlurmCommandError("sbatch", 0, f"sbatch printed no job id: {out.strip()!r}")
+        return job_id
+
+    async def squeue_jobs(self, job_ids: Iterable[str]) -> dict[str, SlurmJobInfo]:
+        """The jobs among ``job_ids`` Slurm still knows (finished ones within ``MinJobAge``)."""
+        ids = sorted({j for j in job_ids if j.isdigit()}, key=int)
+        if not ids:
             return {}
-        raise
-    jobs: dict[str, SlurmJobInfo] = {}
-    for line in out.splitlines():
-        info = parse_squeue_line(line)
-        if info is not None and info.job_id in ids:
-            jobs[info.job_id] = info
-    return jobs
+        argv = ["squeue", "--noheader", "--states=all", f"--format={SQUEUE_FORMAT}"]
+        try:
+            out = await self.run([*argv, "--jobs=" + ",".join(ids)])
+        except SlurmCommandError as err:
+            if err.invalid_job:  # squeue fails only when it knows none of the ids
+                return {}
+            raise
+        jobs: dict[str, SlurmJobInfo] = {}
+        for line in out.splitlines():
+            info = parse_squeue_line(line)
+            if info is not None and info.job_id in ids:
+                jobs[info.job_id] = info
+        return jobs
 
+    async def show_job(self, job_id: str) -> SlurmJobInfo | None:
+        """``scontrol show job -o``: details (base state, ExitCode); ``None`` when forgotten."""
+        try:
+            out = await self.run(["scontrol", "show", "job", "-o", job_id])
+        except SlurmCommandError as err:
+            if err.invalid_job:
+                return None
+            raise
+        for line in out.splitlines():
+            fields = parse_scontrol_record(line)
+            if fields.get("JobId") == job_id:
+                return _info_from_record(fields)
+        return None
 
-async def show_job(job_id: str, env: Mapping[str, str] | None = None) -> SlurmJobInfo | None:
-    """``scontrol show job -o``: full details (with ExitCode), ``None`` when Slurm forgot it."""
-    try:
-        out = await run_slurm(["scontrol", "show", "job", "-o", job_id], env=env)
-    except SlurmCommandError as err:
-        if err.invalid_job:
-            return None
-        raise
-    for line in out.splitlines():
-        fields = parse_scontrol_record(line)
-        if fields.get("JobId") == job_id:
-            return _info_from_record(fields)
-    return None
+    async def scancel(self, job_id: str) -> None:
+        """Cancel a job (Slurm ignores ids it does not know)."""
+        await self.run(["scancel", job_id])
 
+    async def update_time_limit(self, job_id: str, minutes: int) -> None:
+        await self.run(["scontrol", "update", f"JobId={job_id}", f"TimeLimit={minutes}"])
 
-async def scancel(job_id: str, env: Mapping[str, str] | None = None) -> None:
-    await run_slurm(["scancel", job_id], env=env)
-
-
-async def update_time_limit(
-    job_id: str, minutes: int, env: Mapping[str, str] | None = None
-) -> None:
-    await run_slurm(["scontrol", "update", f"JobId={job_id}", f"TimeLimit={minutes}"], env=env)
-
-
-async def expand_hostnames(node_list: str, env: Mapping[str, str] | None = None) -> list[str]:
-    """``n[1-2],gpu3`` -> ``["n1", "n2", "gpu3"]`` (``scontrol show hostnames``)."""
-    out = await run_slurm(["scontrol", "show", "hostnames", node_list], env=env)
-    return [line.strip() for line in out.splitlines() if line.strip()]
-
-
-def slurm_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The server's environment (``SLURM_CONF`` etc.) plus ``extra``."""
-    env = dict(os.environ)
-    if extra:
-        env.update(extra)
-    return env
+    async def expand_hostnames(self, node_list: str) -> list[str]:
+        """``n[1-2],gpu3`` -> ``["n1", "n2", "gpu3"]`` (``scontrol show hostnames``)."""
+        out = await self.run(["scontrol", "show", "hostnames", node_list])
+        return [line.strip() for line in out.splitlines() if line.strip()]

@@ -1,0 +1,132 @@
+"""What a UCloud job becomes in Slurm: sbatch options, the batch script, the shell command.
+
+A job is one allocation of ``replicas`` nodes (one task per node, the product's CPUs per task).
+The batch script runs the application's command once on every node with ``srun``: rank ``r`` is
+the ``r``-th node (``SLURM_NODEID``) and runs in ``<work_dir>/rank-<r>``. The script ends with
+srun's exit code (the highest of the ranks'), so a batch job is COMPLETED when every rank exits 0
+and FAILED otherwise; an interactive application (``terminal``: ``sleep infinity``) holds the
+allocation until it is cancelled or runs out of time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+
+from ..config import ProductSpec
+from ..store import JobRecord
+from .slurm_cli import minutes_for
+from .slurm_config import SlurmSettings
+
+__all__ = [
+    "batch_script",
+    "job_name",
+    "safe_environment",
+    "sbatch_options",
+    "shell_argv",
+    "shell_environment",
+]
+
+# Never hand the server's credentials to jobs: they run user code, possibly on other machines.
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|PRIVATE", re.IGNORECASE)
+
+
+def job_name(job_id: str) -> str:
+    """The Slurm job name of a UCloud job (how its jobs are recognised in ``squeue``)."""
+    return f"ucloud-{job_id}"
+
+
+def safe_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The server's environment without anything that looks like a credential, plus ``extra``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not _SECRET_NAME.search(name)
+        and not name.startswith(("UCLOUD_", "JUPYTER_UCLOUD"))
+        # the server may itself run inside an allocation: its job's variables are not ours
+        and (not name.startswith("SLURM_") or name == "SLURM_CONF")
+    }
+    env.update(extra or {})
+    return env
+
+
+def sbatch_options(job: JobRecord, product: ProductSpec, settings: SlurmSettings) -> list[str]:
+    options = [
+        f"--job-name={job_name(job.id)}",
+        f"--nodes={job.replicas}",
+        "--ntasks-per-node=1",
+        f"--cpus-per-task={max(1, product.cpu)}",
+        f"--chdir={job.work_dir}",
+        f"--output={job.work_dir / 'slurm-%j.out'}",
+        "--export=ALL",
+    ]
+    if settings.request_memory and product.memory_in_gigs > 0:
+        options.append(f"--mem={product.memory_in_gigs}G")
+    if job.time_allocation_ms is not None and job.time_allocation_ms > 0:
+        options.append(f"--time={minutes_for(job.time_allocation_ms)}")
+    partition = settings.partition_for(product.name, product.category)
+    if partition:
+        options.append(f"--partition={partition}")
+    if settings.account:
+        options.append(f"--account={settings.account}")
+    return [*options, *settings.sbatch_args]
+
+
+def batch_script(job: JobRecord, argv: Sequence[str]) -> str:
+    """The batch script: ``argv`` once per node, in the rank's directory, with its rank set."""
+    rank_launcher = (
+        'export UCLOUD_RANK="$SLURM_NODEID"; dir="$1/rank-$SLURM_NODEID"; shift; '
+        'mkdir -p "$dir" && cd "$dir" && exec "$@"'
+    )
+    srun = [
+        "srun",
+        "--nodes=$SLURM_JOB_NUM_NODES",  # expanded by bash below (not quoted)
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=0",
+        "bash",
+        "-c",
+        rank_launcher,
+        "ucloud-rank",
+        str(job.work_dir),
+        *argv,
+    ]
+    quoted = " ".join(a if a.startswith("--nodes=$") else shlex.quote(a) for a in srun)
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            f"# UCloud job {job.id} ({job.application.name} {job.application.version}),"
+            f" submitted by the embedded jupyter-ucloud server",
+            f"export UCLOUD_JOB_ID={shlex.quote(job.id)}",
+            f"export UCLOUD_NODES={job.replicas}",
+            f"exec {quoted}",
+            "",
+        ]
+    )
+
+
+def shell_argv(slurm_job_id: str, node: str, work_dir: str, shell: Sequence[str]) -> list[str]:
+    """UCloud's Slurm shell: ``srun --overlap --pty --jobid <id> -w <node>`` (one task)."""
+    return [
+        "srun",
+        "--overlap",
+        "--pty",
+        f"--jobid={slurm_job_id}",
+        f"--nodelist={node}",
+        "--nodes=1",
+        "--ntasks=1",
+        f"--chdir={work_dir}",
+        *shell,
+    ]
+
+
+def shell_environment(job: JobRecord, rank: int, base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env.update(
+        TERM="xterm-256color",
+        UCLOUD_JOB_ID=job.id,
+        UCLOUD_RANK=str(rank),
+        UCLOUD_NODES=str(job.replicas),
+    )
+    return env

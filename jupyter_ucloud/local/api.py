@@ -1,0 +1,300 @@
+"""HTTP handlers of the embedded server: ``/auth/refresh`` and the Jobs API, routed from ``CALLS``.
+
+As UCloud's Go server does it (reference section 1): JSON error bodies ``{statusCode, why,
+errorCode, detailedCode}``; 403 ``Forbidden`` for a missing, forged or expired bearer; 400
+``Invalid request supplied`` / ``No request body found`` for bad input; and for an unknown path
+or a wrong method a plain-text ``404 page not found`` (Go's ``http.NotFound``), never a 405.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from tornado.web import RequestHandler, stream_request_body
+
+from ..protocol import (
+    CALLS,
+    Call,
+    ErrorBody,
+    PageV2,
+    RefreshResponse,
+    decode_query,
+    to_wire,
+)
+from .auth import Principal
+from .backends.base import BackendError
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .server import LocalServer
+
+__all__ = ["api_routes"]
+
+log = logging.getLogger("jupyter_ucloud.local")
+
+MAX_BULK_ITEMS = 1000
+
+
+class _Handler(RequestHandler):
+    server: LocalServer
+
+    def initialize(self, server: LocalServer) -> None:
+        self.server = server
+
+    def send_json(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, separators=(",", ":")))
+
+    def send_api_error(self, error: ApiError) -> None:
+        body = ErrorBody(status_code=error.status, why=error.why, error_code=error.error_code)
+        self.send_json(error.status, body.to_wire())
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Only reached for exceptions that escaped a handler: answer as Go's panic handler does.
+        why = "Internal server error" if status_code >= 500 else "Invalid request supplied"
+        self.send_api_error(ApiError(status_code, why))
+
+    def send_not_found(self) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish("404 page not found\n")
+
+    def bearer(self) -> str | None:
+        header = self.request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        return header[len("Bearer ") :].strip()
+
+
+class NotFoundHandler(_Handler):
+    """Every unknown path and every method: ``404 page not found`` as plain text."""
+
+    def prepare(self) -> None:
+        self.send_not_found()
+
+
+@stream_request_body
+class CallHandler(_Handler):
+    """One UCloud path; dispatches by method to the implementation of its call."""
+
+    def initialize(self, server: LocalServer, calls: dict[str, Call]) -> None:  # type: ignore[override]
+        super().initialize(server)
+        self.calls = calls
+        self._body = bytearray()
+        self._too_big = False
+
+    def prepare(self) -> None:
+        limit = self.server.config.max_body_bytes
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            self._too_big = True
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._too_big:
+            return
+        self._body += chunk
+        if len(self._body) > self.server.config.max_body_bytes:
+            self._too_big = True
+            self._body = bytearray()
+
+    async def get(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def post(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def put(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def delete(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def patch(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def head(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def options(self, *args: str) -> None:
+        await self._dispatch()
+
+    async def _dispatch(self) -> None:
+        call = self.calls.get(self.request.method or "")
+        implementation = _IMPLEMENTATIONS.get(call.name) if call is not None else None
+        if call is None or implementation is None:
+            self.send_not_found()
+            return
+        try:
+            result = await implementation(self, call)
+        except ApiError as err:
+            self.send_api_error(err)
+            return
+        except BackendError as err:
+            self.send_api_error(ApiError(err.status, err.why, err.error_code))
+            return
+        self.send_json(200, to_wire(result))
+
+    # --- request parsing ------------------------------------------------------------------
+
+    def principal(self) -> Principal:
+        token = self.bearer()
+        who = self.server.authority.verify_bearer(token) if token else None
+        if who is None:
+            raise ApiError(403, "Forbidden")
+        return who
+
+    def workspace(self, who: Principal) -> str | None:
+        """The project of the ``Project`` header (``None``: the personal workspace)."""
+        project = self.request.headers.get("Project", "").strip()
+        if not project:
+            return None
+        if who.username not in self.server.config.projects.get(project, []):
+            raise ApiError(403, "Bad token supplied")
+        return project
+
+    def body(self, call: Call) -> Any:
+        if self._too_big:
+            raise ApiError.invalid_request()
+        if not self._body.strip():
+            raise ApiError(400, "No request body found")
+        try:
+            data = json.loads(self._body)
+            parsed = call.request.model_validate(data) if call.request is not None else data
+        except (ValueError, RecursionError, ValidationError):
+            raise ApiError.invalid_request() from None
+        items = getattr(parsed, "items", None)
+        if call.bulk and isinstance(items, list) and len(items) > MAX_BULK_ITEMS:
+            raise ApiError(400, f"Too many items in one request (at most {MAX_BULK_ITEMS})")
+        return parsed
+
+    def query(self, call: Call) -> Any:
+        if call.request is None:
+            return None
+        try:
+            return decode_query(call.request, self.request.query_arguments)
+        except (ValueError, ValidationError):
+            raise ApiError.invalid_request() from None
+
+
+Implementation = Callable[[CallHandler, Call], Awaitable[Any]]
+
+
+async def _refresh(h: CallHandler, call: Call) -> RefreshResponse:
+    token = h.bearer()
+    if token is None:
+        raise ApiError(403, "Forbidden")
+    tokens = h.server.authority.refresh(token)
+    if tokens is None:
+        raise ApiError(401, "Unauthorized")
+    return RefreshResponse(access_token=tokens[0], csrf_token=tokens[1])
+
+
+async def _retrieve_products(h: CallHandler, call: Call) -> Any:
+    h.workspace(h.principal())
+    return h.server.jobs.retrieve_products()
+
+
+async def _browse(h: CallHandler, call: Call) -> Any:
+    who = h.principal()
+    project = h.workspace(who)
+    return h.server.jobs.browse(who, project, h.query(call))
+
+
+async def _retrieve(h: CallHandler, call: Call) -> Any:
+    who = h.principal()
+    h.workspace(who)
+    return h.server.jobs.retrieve(who, h.query(call))
+
+
+async def _create(h: CallHandler, call: Call) -> Any:
+    who = h.principal()
+    project = h.workspace(who)
+    ids = await h.server.jobs.create(who, project, h.body(call).items)
+    return {"responses": to_wire(ids)}
+
+
+async def _terminate(h: CallHandler, call: Call) -> Any:
+    who = h.principal()
+    h.workspace(who)
+    return {"responses": await h.server.jobs.terminate(who, h.body(call).items)}
+
+
+async def _extend(h: CallHandler, call: Call) -> Any:
+    who = h.principal()
+    h.workspace(who)
+    return {"responses": await h.server.jobs.extend(who, h.body(call).items)}
+
+
+async def _open_interactive_session(h: CallHandler, call: Call) -> Any:
+    who = h.principal()
+    h.workspace(who)
+    sessions = h.server.jobs.open_interactive_session(who, h.body(call).items)
+    return {"responses": to_wire(sessions)}
+
+
+async def _browse_applications(h: CallHandler, call: Call) -> Any:
+    """``GET /api/hpc/apps/browse``: the applications, for the start-job dialog."""
+    h.workspace(h.principal())
+    params = h.request.query_arguments
+    try:
+        per_page_raw = params.get("itemsPerPage", [b""])[0].decode() or "0"
+        offset_raw = params.get("next", [b""])[0].decode() or "0"
+        per_page, offset = int(per_page_raw), int(offset_raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError.invalid_request() from None
+    per_page = 50 if per_page <= 0 else min(per_page, 1000)
+    if offset < 0:
+        raise ApiError.invalid_request()
+    apps = h.server.catalog.applications()
+    page = apps[offset : offset + per_page]
+    items = [
+        {
+            "metadata": app.metadata.to_wire(),
+            "invocation": {
+                "applicationType": (app.invocation or {}).get("applicationType"),
+                "parameters": (app.invocation or {}).get("parameters", []),
+                "tool": (app.invocation or {}).get("tool"),
+            },
+        }
+        for app in page
+    ]
+    more = offset + per_page < len(apps)
+    return PageV2[dict[str, Any]](
+        items=items, items_per_page=per_page, next=str(offset + per_page) if more else None
+    )
+
+
+APPS_BROWSE = Call("hpc.apps.browse", "GET", "/api/hpc/apps/browse", "query", None, None)
+
+_IMPLEMENTATIONS: dict[str, Implementation] = {
+    "auth.refresh": _refresh,
+    "jobs.retrieveProducts": _retrieve_products,
+    "jobs.browse": _browse,
+    "jobs.retrieve": _retrieve,
+    "jobs.create": _create,
+    "jobs.terminate": _terminate,
+    "jobs.extend": _extend,
+    "jobs.openInteractiveSession": _open_interactive_session,
+    APPS_BROWSE.name: _browse_applications,
+}
+
+
+def api_routes(server: LocalServer) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """One route per path of ``CALLS`` (plus the app browser), each with its calls by method."""
+    by_path: dict[str, dict[str, Call]] = {}
+    for call in [*CALLS.values(), APPS_BROWSE]:
+        if call.name in _IMPLEMENTATIONS:
+            by_path.setdefault(call.path, {})[call.method] = call
+    missing = sorted(set(CALLS) - set(_IMPLEMENTATIONS))
+    if missing:
+        log.debug("calls without a local implementation: %s", ", ".join(missing))
+    return [
+        (path.rstrip("/") + "/?", CallHandler, {"server": server, "calls": calls})
+        for path, calls in by_path.items()
+    ]

@@ -1,0 +1,222 @@
+"""An asyncio wrapper over a real pseudo-terminal running one process group.
+
+The child gets the PTY's slave side as stdin/stdout/stderr and as its controlling terminal
+(``setsid`` + ``TIOCSCTTY``), so ``TIOCSWINSZ`` on the master delivers ``SIGWINCH`` to it and job
+control works. The master is non-blocking and is only watched (``loop.add_reader``) while a
+``read()`` is awaited: nobody reads the PTY unless the consumer can take more, which is the whole
+flow-control story (when the consumer stops reading, the kernel buffer fills and the program
+writing to the terminal blocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import struct
+import termios
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["PtyProcess"]
+
+READ_CHUNK = 65536
+
+
+def _set_winsize(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _become_terminal_owner() -> None:  # runs in the child between fork and exec
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _clamp(value: int) -> int:
+    return max(1, min(int(value), 0xFFFF))
+
+
+class PtyProcess:
+    """A process group on a PTY. Create with ``await PtyProcess.spawn(...)``."""
+
+    def __init__(self, process: asyncio.subprocess.Process, master_fd: int) -> None:
+        self._process = process
+        self._fd: int | None = master_fd
+        self._pending = bytearray()  # input not yet accepted by the PTY
+        self._drained: asyncio.Future[None] | None = None
+        self._writer_registered = False
+        self._read_waiter: asyncio.Future[None] | None = None
+
+    @classmethod
+    async def spawn(
+        cls,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path,
+        env: Mapping[str, str],
+        cols: int = 80,
+        rows: int = 24,
+    ) -> PtyProcess:
+        """Start ``argv`` on a new PTY of ``cols`` x ``rows`` in its own session/process group."""
+        master, slave = os.openpty()
+        try:
+            _set_winsize(slave, _clamp(cols), _clamp(rows))
+            os.set_blocking(master, False)
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=str(cwd),
+                env=dict(env),
+                start_new_session=True,
+                preexec_fn=_become_terminal_owner,
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return cls(process, master)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        """What the terminal has written, up to ``max_bytes`` (waits when there is nothing).
+
+        Returns ``b""`` once the terminal is closed (every process holding it has exited)."""
+        while True:
+            chunk = self._read_available(max_bytes)
+            if chunk is not None:
+                return chunk
+            await self._wait_readable()
+
+    def _read_available(self, max_bytes: int) -> bytes | None:
+        """Everything available now (coalesced), ``b""`` at EOF, ``None`` when nothing is."""
+        if self._fd is None:
+            return b""
+        data = bytearray()
+        while len(data) < max_bytes:
+            try:
+                chunk = os.read(self._fd, max_bytes - len(data))
+            except BlockingIOError:
+                break
+            except OSError as err:  # EIO: the slave side is closed (the shell exited)
+                if err.errno in (errno.EIO, errno.EBADF) and not data:
+                    return b""
+                break
+            if not chunk:
+                if not data:
+                    return b""
+                break
+            data += chunk
+        return bytes(data) if data else None
+
+    async def _wait_readable(self) -> None:
+        assert self._fd is not None
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def on_readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        fd = self._fd
+        self._read_waiter = ready
+        loop.add_reader(fd, on_readable)
+        try:
+            await ready
+        finally:
+            self._read_waiter = None
+            if self._fd == fd:
+                loop.remove_reader(fd)
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the terminal's input; it is written as fast as the PTY takes it."""
+        if self._fd is None or not data:
+            return
+        self._pending += data
+        self._flush()
+
+    async def drain(self) -> None:
+        """Wait until every written byte was accepted by the PTY (or the PTY closed)."""
+        if not self._pending or self._fd is None:
+            return
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._drained)
+
+    def _flush(self) -> None:
+        fd = self._fd
+        while self._pending and fd is not None:
+            try:
+                written = os.write(fd, self._pending)
+            except BlockingIOError:
+                break
+            except OSError:  # closed terminal: input has nowhere to go
+                self._pending.clear()
+                break
+            del self._pending[:written]
+        loop = asyncio.get_running_loop()
+        if self._pending and fd is not None:
+            if not self._writer_registered:
+                loop.add_writer(fd, self._flush)
+                self._writer_registered = True
+            return
+        if self._writer_registered and fd is not None:
+            loop.remove_writer(fd)
+        self._writer_registered = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Set the window size; the foreground process group gets ``SIGWINCH``."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                _set_winsize(self._fd, _clamp(cols), _clamp(rows))
+
+    def signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, sig)
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+    async def terminate(self, grace: float = 2.0) -> None:
+        """End the whole process group (SIGHUP + SIGTERM, then SIGKILL) and close the PTY."""
+        if self._process.returncode is None:
+            self.signal_group(signal.SIGHUP)
+            self.signal_group(signal.SIGTERM)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._process.wait(), grace)
+        # Children that ignored the signals (or were left behind by the shell) go too.
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._process.wait(), grace)
+        self.close()
+
+    def close(self) -> None:
+        """Close the master side (the session gets SIGHUP when its terminal goes away)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._writer_registered:
+            loop.remove_writer(fd)
+            self._writer_registered = False
+        if self._read_waiter is not None:
+            loop.remove_reader(fd)
+            if not self._read_waiter.done():
+                self._read_waiter.set_result(None)  # the pending read() now returns b""
+        self._pending.clear()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        os.close(fd)

@@ -121,10 +121,17 @@ class SlurmBackend:
         try:
             await self.cli.scancel(slurm_id)
         except SlurmCommandError as err:
-            raise BackendError(
-                f"Slurm could not cancel job {slurm_id}: {err.message}", 502
-            ) from err
-        self._wake.set()  # the poller reports CANCELLED -> SUCCESS
+            why = f"Slurm could not cancel job {slurm_id}: {err.message}"
+            raise BackendError(why, 502) from err
+        # Slurm shows the job COMPLETING until its processes are gone (up to KillWait), then
+        # CANCELLED; UCloud ends a terminated job as SUCCESS at once, which also ends its shells.
+        tracked = self._tracked.get(job.id)
+        if tracked is not None:
+            self._untrack(tracked)
+        if not job.state.is_final:
+            await self._sink.post_update(
+                job.id, JobState.SUCCESS, f"The job was terminated (Slurm job {slurm_id} cancelled)"
+            )
 
     async def extend(self, job: JobRecord, new_allocation_ms: int) -> None:
         slurm_id = _slurm_id(job)

@@ -77,7 +77,7 @@ def describe(info: SlurmJobInfo) -> str:
     else:
         text = f"Slurm state {state}"
     details = [f"Slurm job {info.job_id} {state}"]
-    if info.exit_status is not None and ucloud_state(state) in (JobState.SUCCESS, JobState.FAILURE):
+    if info.exit_status is not None and state in ("COMPLETED", "FAILED"):
         details.append(f"exit code {info.exit_status}")
     if reason and state != "PENDING":
         details.append(f"reason: {reason}")

@@ -1,0 +1,15 @@
+/** Command ids, plugin ids and other names other parts rely on (docs/architecture.md §5). */
+export namespace CommandIDs {
+  /** Args `{jobId: string, rank: number, name?: string}`. */
+  export const openTerminal = 'ucloud:open-terminal';
+  export const startJob = 'ucloud:start-job';
+  export const refresh = 'ucloud:refresh';
+  /** Args `{jobId: string}`. */
+  export const terminateJob = 'ucloud:terminate-job';
+  /** Args `{name: string}`: reconnect the tab attached to this shell, or the current one. */
+  export const reconnect = 'ucloud:reconnect-terminal';
+}
+
+export const PLUGIN_PREFIX = 'jupyter-ucloud';
+export const TRACKER_NAMESPACE = 'ucloud-terminal';
+export const PANEL_ID = 'jp-ucloud-panel';

@@ -1,0 +1,235 @@
+/**
+ * Job terminal tabs: the stock `@jupyterlab/terminal` widget on a `UCloudShellConnection`,
+ * in a `MainAreaWidget` with a connection-state indicator and a reconnect button.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import { ITerminal, Terminal } from '@jupyterlab/terminal';
+import { ITranslator } from '@jupyterlab/translation';
+import {
+  refreshIcon,
+  terminalIcon,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { IShellModel, UCloudAPI } from './api';
+import { TRACKER_NAMESPACE } from './commands';
+import { IPhaseChange, ShellPhase, UCloudShellConnection } from './connection';
+
+export const TERMINAL_CLASS = 'jp-UCloudTerminal';
+const STATUS_CLASS = 'jp-UCloudTerminal-status';
+
+export type UCloudTerminalWidget = MainAreaWidget<Terminal> & {
+  readonly connection: UCloudShellConnection;
+};
+
+const PHASE_LABEL: Record<ShellPhase, string> = {
+  connecting: 'Connecting…',
+  open: 'Connected',
+  reconnecting: 'Reconnecting…',
+  lost: 'Connection lost',
+  ended: 'Ended',
+  gone: 'Shell gone'
+};
+
+/** The toolbar item that shows where the connection stands. */
+class ConnectionIndicator extends Widget {
+  constructor(connection: UCloudShellConnection) {
+    super({ node: document.createElement('span') });
+    this.addClass(STATUS_CLASS);
+    this._show({ phase: connection.phase, detail: connection.phaseDetail });
+    connection.phaseChanged.connect((_, change) => this._show(change), this);
+  }
+
+  private _show(change: IPhaseChange): void {
+    this.node.dataset.phase = change.phase;
+    this.node.textContent = PHASE_LABEL[change.phase];
+    this.node.title = change.detail || PHASE_LABEL[change.phase];
+  }
+}
+
+/** Opens job terminal tabs and keeps them in the `ucloud-terminal` tracker. */
+export class UCloudTerminals {
+  constructor(options: UCloudTerminals.IOptions) {
+    this._app = options.app;
+    this._api = options.api;
+    this._translator = options.translator;
+    this.tracker = new WidgetTracker<UCloudTerminalWidget>({
+      namespace: TRACKER_NAMESPACE
+    });
+  }
+
+  readonly tracker: WidgetTracker<UCloudTerminalWidget>;
+
+  /** The user's terminal settings (`@jupyterlab/terminal-extension:plugin`). */
+  get options(): Partial<ITerminal.IOptions> {
+    return this._options;
+  }
+
+  set options(options: Partial<ITerminal.IOptions>) {
+    this._options = { ...options };
+    this.tracker.forEach(widget => this._applyOptions(widget.content));
+  }
+
+  /** Re-apply an `inherit` theme after the JupyterLab theme changed. */
+  refreshTheme(): void {
+    this.tracker.forEach(widget => {
+      if (widget.content.getOption('theme') === 'inherit') {
+        widget.content.setOption('theme', 'inherit');
+      }
+    });
+  }
+
+  /** The open tab attached to this shell, if any. */
+  find(name: string): UCloudTerminalWidget | undefined {
+    return this.tracker.find(widget => widget.connection.name === name);
+  }
+
+  /**
+   * Open a tab on a shell of `jobId`/`rank`: the named shell when `name` is given (a restored
+   * tab, or a notebook button), a new shell otherwise.
+   */
+  async open(args: {
+    jobId: string;
+    rank: number;
+    name?: string;
+    activate?: boolean;
+  }): Promise<UCloudTerminalWidget> {
+    const { jobId, rank } = args;
+    if (args.name) {
+      const existing = this.find(args.name);
+      if (existing) {
+        if (args.activate !== false) {
+          this._app.shell.activateById(existing.id);
+        }
+        return existing;
+      }
+    }
+    const jobName = await this._jobName(jobId);
+    let connection: UCloudShellConnection;
+    if (args.name) {
+      const shell = await this._api.getShell(args.name).catch(() => undefined);
+      connection = new UCloudShellConnection({
+        api: this._api,
+        name: args.name,
+        jobId,
+        rank,
+        jobName,
+        gone:
+          shell === null
+            ? `The shell ${args.name} no longer exists (the server was restarted or the shell was closed). Use Reconnect to open a new shell on this job and rank.`
+            : undefined
+      });
+    } else {
+      const shell: IShellModel = await this._api.createShell({ jobId, rank });
+      connection = new UCloudShellConnection({
+        api: this._api,
+        name: shell.name,
+        jobId,
+        rank,
+        jobName
+      });
+    }
+    const widget = this._createWidget(connection, jobName);
+    this._app.shell.add(widget, 'main', { type: 'UCloud Terminal' });
+    await this.tracker.add(widget);
+    if (args.activate !== false) {
+      this._app.shell.activateById(widget.id);
+    }
+    return widget;
+  }
+
+  private _createWidget(
+    connection: UCloudShellConnection,
+    jobName: string | null
+  ): UCloudTerminalWidget {
+    const content = new Terminal(
+      connection,
+      { ...this._options, closeOnExit: false },
+      this._translator
+    );
+    const main = new MainAreaWidget<Terminal>({
+      content,
+      reveal: content.ready
+    });
+    const widget = Object.assign(main, { connection });
+    widget.addClass(TERMINAL_CLASS);
+    widget.id = `ucloud-terminal-${++UCloudTerminals._counter}`;
+
+    const label = `${jobName ?? `Job ${connection.jobId}`} · rank ${connection.rank}`;
+    const describe = () => {
+      widget.node.dataset.ucloudShell = connection.name;
+      widget.node.dataset.jobId = connection.jobId;
+      widget.node.dataset.rank = String(connection.rank);
+      widget.node.dataset.phase = connection.phase;
+      content.title.caption = `UCloud job ${connection.jobId}, rank ${connection.rank}\nShell ${connection.name}\n${connection.phaseDetail || PHASE_LABEL[connection.phase]}`;
+    };
+    // The terminal widget retitles itself ("Terminal <name>", or what the shell sets);
+    // the tab always names the job and the rank.
+    const keepLabel = () => {
+      if (content.title.label !== label) {
+        content.title.label = label;
+      }
+    };
+    content.title.icon = terminalIcon;
+    content.title.label = label;
+    content.title.changed.connect(keepLabel);
+    describe();
+
+    const reconnect = new ToolbarButton({
+      icon: refreshIcon,
+      label: 'Reconnect',
+      tooltip: 'Reconnect to this shell (a new shell if it is gone)',
+      onClick: () => {
+        void connection.reconnect();
+      }
+    });
+    widget.toolbar.addItem(
+      'ucloud-status',
+      new ConnectionIndicator(connection)
+    );
+    widget.toolbar.addItem('ucloud-reconnect', reconnect);
+
+    connection.phaseChanged.connect(() => describe());
+    connection.shellReplaced.connect(() => {
+      describe();
+      void this.tracker.save(widget);
+    });
+    widget.disposed.connect(() => connection.dispose());
+    return widget;
+  }
+
+  private _applyOptions(terminal: Terminal): void {
+    for (const [key, value] of Object.entries(this._options)) {
+      const option = key as keyof ITerminal.IOptions;
+      if (option === 'closeOnExit' || option === 'initialCommand') {
+        continue;
+      }
+      terminal.setOption(option, value);
+    }
+  }
+
+  private async _jobName(jobId: string): Promise<string | null> {
+    try {
+      const job = await this._api.retrieveJob(jobId);
+      return job.specification.name || null;
+    } catch {
+      return null;
+    }
+  }
+
+  private static _counter = 0;
+  private _app: JupyterFrontEnd;
+  private _api: UCloudAPI;
+  private _translator: ITranslator | undefined;
+  private _options: Partial<ITerminal.IOptions> = {};
+}
+
+export namespace UCloudTerminals {
+  export interface IOptions {
+    app: JupyterFrontEnd;
+    api: UCloudAPI;
+    translator?: ITranslator;
+  }
+}

@@ -259,6 +259,11 @@ class JobPicker(VBox):
         except Exception as exc:
             self.error.value = error_html(f"Could not load applications: {describe_error(exc)}")
             return
+        if not apps:
+            self.status.value = status_html(
+                "The server offers no applications to start; a Jupyter server in front of a "
+                "remote UCloud lists those of c.UCloud.applications"
+            )
         self.application_dropdown.options = [
             (f"{app.title or app.name} ({app.name} {app.version})", (app.name, app.version))
             for app in apps

@@ -72,6 +72,11 @@ class JupyterServerProcess:
                 "host": self.ucloud_host,
                 "credentials_file": str(self.credentials_file),
                 "allowed_provider_hosts": ["127.0.0.1", "localhost"],
+                # A remote UCloud's catalogue is not browsed: the start form offers these.
+                "applications": [
+                    {"name": "terminal", "version": "1", "title": "Terminal"},
+                    {"name": "batch", "version": "1", "title": "Batch command"},
+                ],
             },
         }
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))

@@ -27,3 +27,10 @@ def uc(ucloud_jupyter_server: JupyterServerProcess):
     from jupyter_ucloud import UCloud
 
     return UCloud(jupyter_url=ucloud_jupyter_server.url, jupyter_token=ucloud_jupyter_server.token)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    from jupyter_server_process import free_port
+
+    return free_port()

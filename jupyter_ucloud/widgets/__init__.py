@@ -4,7 +4,7 @@
 - :class:`JobPicker`: jobs with state and ranks; start, terminate, refresh (or poll).
 - :class:`OpenTerminalButton`: opens a JupyterLab terminal tab on a job's rank.
 - :class:`InlineTerminal`: an xterm.js terminal in the cell output
-  (``InlineTerminal.open(uc, job_id, rank)``).
+  (``InlineTerminal.for_job(uc, job_id, rank)``).
 
 The front ends of the last two are registered by the jupyter-ucloud labextension.
 """

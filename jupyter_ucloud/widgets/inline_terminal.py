@@ -1,6 +1,6 @@
 """A terminal in the cell output, attached to a shell of the Jupyter server's terminal bridge.
 
-``InlineTerminal.open(uc, job_id, rank)`` asks the Jupyter server (``POST /ucloud/shells``) for a
+``InlineTerminal.for_job(uc, job_id, rank)`` asks the Jupyter server (``POST /ucloud/shells``) for a
 shell on that rank and returns a widget whose front end (module ``jupyter-ucloud``, an xterm.js
 view registered by our labextension) attaches to ``/ucloud/shells/<name>/websocket``. Terminal
 bytes go browser <-> Jupyter server, never through the kernel.
@@ -50,10 +50,12 @@ class InlineTerminal(DOMWidget):
         return rows
 
     @classmethod
-    def open(
+    def for_job(
         cls, uc: Any, job_id: str, rank: int = 0, *, rows: int = 24, cols: int = 80
     ) -> InlineTerminal:
         """Open a shell on ``rank`` of ``job_id`` through the Jupyter server and show it.
+
+        (Not called ``open``: that name is ipywidgets' own, it opens the widget's comm.)
 
         ``uc`` must talk to a Jupyter server (``UCloud()`` inside a notebook does); the error says
         so otherwise, and names the job and rank when the server refuses (job not running, rank

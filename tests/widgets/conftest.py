@@ -34,3 +34,23 @@ def unused_port() -> int:
     from jupyter_server_process import free_port
 
     return free_port()
+
+
+@pytest.fixture(scope="module")
+def running_job(ucloud_jupyter_server: JupyterServerProcess):
+    """A 2-rank interactive job, RUNNING, terminated after the module's tests."""
+    from jupyter_ucloud import UCloud
+
+    uc = UCloud(jupyter_url=ucloud_jupyter_server.url, jupyter_token=ucloud_jupyter_server.token)
+    job = uc.start(
+        "terminal",
+        "1",
+        product="compute-multi",
+        replicas=2,
+        name="widget-tests",
+        wait=True,
+        timeout=60,
+        progress=False,
+    )
+    yield job
+    job.terminate(wait=True, timeout=30)

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from termbench.paths import ALL_PATHS, make_paths
 from termbench.report import full_report
 from termbench.results import Sizes, run_path
+from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
 
 QUICK = Sizes(keystrokes=60, bulk_mb=5.0, flood_seconds=2.0)
 
@@ -38,6 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--flood-seconds", type=float, help="seconds of `yes` (default 10)")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the servers' scratch dirs (logs) in /tmp"
+    )
     return parser.parse_args(argv)
 
 
@@ -58,9 +62,15 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results = []
-    for name in names:
-        for path in make_paths(name):
-            results.append(run_path(path, sizes, path.workloads, log=not args.quiet))
+    try:
+        for name in names:
+            for path in make_paths(name):
+                results.append(run_path(path, sizes, path.workloads, log=not args.quiet))
+    finally:
+        if args.keep:
+            print(f"[bench] scratch dirs kept: {' '.join(map(str, SCRATCH_DIRS))}")
+        else:
+            remove_scratch_dirs()
 
     print()
     print(

@@ -6,8 +6,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from . import slurm
 from .clients import ProviderShellSocket, RawPty, TerminadoSocket, TerminalClient
 from .servers import EmbeddedServer, JupyterServer, scratch_dir
@@ -73,9 +71,7 @@ class StockTerminalPath(BenchPath):
     def open(self) -> Opened:
         assert self.server is not None
         started = time.perf_counter()
-        reply = requests.post(
-            f"{self.server.url}/api/terminals", headers=self.server.headers, timeout=30
-        )
+        reply = self.server.http.post(f"{self.server.url}/api/terminals", timeout=30)
         reply.raise_for_status()
         name = reply.json()["name"]
         term = TerminadoSocket(
@@ -175,10 +171,9 @@ class BridgePath(BenchPath):
     def open(self) -> Opened:
         assert self.jupyter is not None
         started = time.perf_counter()
-        reply = requests.post(
+        reply = self.jupyter.http.post(
             f"{self.jupyter.url}/ucloud/shells",
             json={"jobId": self.job_id, "rank": 0, "cols": 200, "rows": 24},
-            headers=self.jupyter.headers,
             timeout=60,
         )
         if not reply.ok:

@@ -14,8 +14,10 @@ FLOOD_GROWTH_MAX_MB = 50.0
 CTRL_C_MAX_S = 1.0
 
 
-def _f(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+def _f(value: float | None, fmt: str, failed: bool = False) -> str:
+    if value is None:
+        return "FAILED" if failed else "-"
+    return format(value, fmt)
 
 
 def render(rows: Sequence[Sequence[str]], header: Sequence[str], markdown: bool) -> str:
@@ -38,7 +40,7 @@ def main_table(results: Sequence[PathResult], markdown: bool) -> str:
     ]  # fmt: skip
     rows = []
     for r in results:
-        if r.status != "ok":
+        if r.status == "skipped" or "setup" in r.errors:
             continue
         bulk_cpu = [p.cpu_bulk_s for p in r.processes.values() if p.cpu_bulk_s is not None]
         growth = [p.flood_growth for p in r.processes.values() if p.flood_growth is not None]
@@ -46,12 +48,12 @@ def main_table(results: Sequence[PathResult], markdown: bool) -> str:
             [
                 r.name,
                 _f(r.first_output_s, ".3f"),
-                _f(r.echo and r.echo.p50, ".3f"),
-                _f(r.echo and r.echo.p99, ".3f"),
-                _f(r.bulk and r.bulk.mb_per_s, ".1f"),
-                _f(sum(bulk_cpu) if bulk_cpu else None, ".2f"),
-                _f(max(growth) / MB if growth else None, ".1f"),
-                _f(r.flood and r.flood.ctrl_c_seconds, ".2f"),
+                _f(r.echo and r.echo.p50, ".3f", "echo" in r.errors),
+                _f(r.echo and r.echo.p99, ".3f", "echo" in r.errors),
+                _f(r.bulk and r.bulk.mb_per_s, ".1f", "bulk" in r.errors),
+                _f(sum(bulk_cpu) if bulk_cpu else None, ".2f", "bulk" in r.errors),
+                _f(max(growth) / MB if growth else None, ".1f", "flood" in r.errors),
+                _f(r.flood and r.flood.ctrl_c_seconds, ".2f", "flood" in r.errors),
             ]
         )
     return render(rows, header, markdown)
@@ -72,7 +74,7 @@ def process_table(results: Sequence[PathResult], markdown: bool) -> str:
             _f(None if p.flood_growth is None else p.flood_growth / MB, ".1f"),
         ]
         for r in results
-        if r.status == "ok"
+        if r.status != "skipped"
         for label, p in r.processes.items()
     ]
     return render(rows, header, markdown)
@@ -89,7 +91,7 @@ def flood_table(results: Sequence[PathResult], markdown: bool) -> str:
             f"{r.flood.ctrl_c_seconds:.2f}",
         ]
         for r in results
-        if r.status == "ok" and r.flood is not None
+        if r.flood is not None
     ]
     return render(rows, header, markdown)
 
@@ -99,7 +101,7 @@ def _mark(ok: bool) -> str:
 
 
 def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
-    stock = next((r for r in results if r.name == "stock" and r.status == "ok"), None)
+    stock = next((r for r in results if r.name == "stock" and r.status != "skipped"), None)
     if stock is None:
         return None
     header = [
@@ -111,7 +113,7 @@ def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
     ]
     rows = []
     for r in results:
-        if r.status != "ok" or r.name == "stock":
+        if r.status == "skipped" or r.name == "stock":
             continue
         cells = [r.name]
         if r.echo and stock.echo:
@@ -152,18 +154,16 @@ def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
 
 
 def not_run(results: Sequence[PathResult]) -> str:
-    return "\n".join(
-        f"{'ERROR' if r.status == 'error' else 'skipped'} {r.name}: {r.reason}"
-        for r in results
-        if r.status != "ok"
-    )
+    lines = [f"skipped {r.name}: {r.reason}" for r in results if r.status == "skipped"]
+    lines += [f"ERROR {r.name} {what}: {why}" for r in results for what, why in r.errors.items()]
+    return "\n".join(lines)
 
 
 def full_report(results: Sequence[PathResult], markdown: bool) -> str:
     parts = [main_table(results, markdown)]
-    if any(r.processes for r in results if r.status == "ok"):
+    if any(r.processes for r in results):
         parts.append(process_table(results, markdown))
-    if any(r.flood for r in results if r.status == "ok"):
+    if any(r.flood for r in results):
         parts.append(flood_table(results, markdown))
     ratios = ratio_table(results, markdown)
     if ratios:

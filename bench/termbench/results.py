@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from dataclasses import dataclass, field
 
+from .clients import TerminalClient
 from .paths import BenchPath
 from .procstats import ProcessWatch
 from .workloads import (
@@ -45,10 +47,15 @@ class PathResult:
     bulk: BulkResult | None = None
     flood: FloodResult | None = None
     processes: dict[str, ProcessResult] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = True) -> PathResult:
-    """Set up `path`, run the workloads in a fixed order (echo, flood, bulk), tear it down."""
+    """Set up `path`, run the workloads in a fixed order (echo, flood, bulk), tear it down.
+
+    A workload that fails is recorded in `errors` and the next one gets a fresh terminal, so one
+    broken measurement does not hide the others.
+    """
     result = PathResult(path.name, path.description)
     if reason := path.unavailable():
         result.status, result.reason = "skipped", reason
@@ -58,36 +65,51 @@ def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = Tru
         if log:
             print(f"[bench] {path.name}: {text}", flush=True)
 
+    def failed(what: str, error: Exception) -> None:
+        result.errors[what] = f"{type(error).__name__}: {error}"
+        say(f"{what} FAILED: {result.errors[what]}")
+        if log:
+            traceback.print_exc()
+
+    term: TerminalClient | None = None
     try:
         say("starting")
         path.setup()
         with ProcessWatch(path.processes) as watch:
             cpu0 = watch.cpu()
-            opened = path.open()
-            result.first_output_s = opened.first_output_s
-            term = opened.term
-            try:
-                wait_ready(term)
-                if "echo" in workloads:
-                    say(f"echo latency, {sizes.keystrokes} keystrokes")
-                    result.echo = echo_latency(term, sizes.keystrokes)
-                growth: dict[str, int] = {}
-                if "flood" in workloads:
-                    say(f"flood, {sizes.flood_seconds:g} s of `yes` read at 1 MB/s, then Ctrl-C")
-                    window = watch.peaks_since()
-                    result.flood = flood(
-                        term, sizes.flood_seconds, sizes.flood_rate, on_tick=window.tick
-                    )
-                    growth = window.growth()
-                bulk_cpu: dict[str, float] = {}
-                if "bulk" in workloads:
-                    say(f"bulk output, {sizes.bulk_mb:g} MB")
-                    before = watch.cpu()
-                    result.bulk = bulk_throughput(term, sizes.bulk_mb)
-                    after = watch.cpu()
-                    bulk_cpu = {k: after[k] - before[k] for k in after if k in before}
-            finally:
-                term.close()
+            growth: dict[str, int] = {}
+            bulk_cpu: dict[str, float] = {}
+            for what in ("echo", "flood", "bulk"):
+                if what not in workloads:
+                    continue
+                try:
+                    if term is None:
+                        opened = path.open()
+                        term = opened.term
+                        if result.first_output_s is None:
+                            result.first_output_s = opened.first_output_s
+                        wait_ready(term)
+                    if what == "echo":
+                        say(f"echo latency, {sizes.keystrokes} keystrokes")
+                        result.echo = echo_latency(term, sizes.keystrokes)
+                    elif what == "flood":
+                        say(f"flood: {sizes.flood_seconds:g} s of `yes` read at 1 MB/s, Ctrl-C")
+                        window = watch.peaks_since()
+                        result.flood = flood(
+                            term, sizes.flood_seconds, sizes.flood_rate, on_tick=window.tick
+                        )
+                        growth = window.growth()
+                    else:
+                        say(f"bulk output, {sizes.bulk_mb:g} MB")
+                        before = watch.cpu()
+                        result.bulk = bulk_throughput(term, sizes.bulk_mb)
+                        after = watch.cpu()
+                        bulk_cpu = {k: after[k] - before[k] for k in after if k in before}
+                except Exception as error:
+                    failed(what, error)
+                    if term is not None:
+                        _close_quietly(term)
+                        term = None
             cpu1 = watch.cpu()
             watch.sample()
             for label in path.processes:
@@ -99,14 +121,20 @@ def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = Tru
                 )
         say("done")
     except Exception as error:
-        result.status = "error"
-        result.reason = f"{type(error).__name__}: {error}"
-        if log:
-            traceback.print_exc()
+        failed("setup", error)
     finally:
+        if term is not None:
+            _close_quietly(term)
         try:
             path.teardown()
         except Exception as error:
-            if result.status == "ok":
-                result.status, result.reason = "error", f"teardown: {error}"
+            failed("teardown", error)
+    if result.errors:
+        result.status = "error"
+        result.reason = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
     return result
+
+
+def _close_quietly(term: TerminalClient) -> None:
+    with contextlib.suppress(Exception):
+        term.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,8 @@ class _Process:
             )
 
     def stop(self, timeout: float = 15.0) -> None:
+        if hasattr(self, "http"):
+            self.http.close()
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -84,10 +87,19 @@ class JupyterServer(_Process):
         self.extra_env = dict(env or {})
         self.log_file = workdir / "jupyter-server.log"
         self.url = ""
+        # Like a browser, keep the login cookie: a token-only request is a new anonymous user
+        # each time, and jupyter_ucloud's shells belong to the user who opened them.
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"token {self.token}"
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {self.token}"}
+        """Token and login cookie, for websocket handshakes."""
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        headers = {"Authorization": f"token {self.token}"}
+        if cookies:
+            headers["Cookie"] = cookies
+        return headers
 
     @property
     def ws_url(self) -> str:
@@ -135,7 +147,7 @@ class JupyterServer(_Process):
 
     def _answers(self, url: str) -> bool:
         try:
-            return requests.get(f"{url}api/status", headers=self.headers, timeout=5).ok
+            return self.http.get(f"{url}api/status", timeout=5).ok
         except requests.RequestException:
             return False
 
@@ -183,5 +195,16 @@ class EmbeddedServer(_Process):
         raise ServerProcessError(f"embedded server did not start:\n{self.log_tail()}")
 
 
+SCRATCH_DIRS: list[Path] = []
+
+
 def scratch_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    """A new temporary directory (servers' data, config and logs); see `remove_scratch_dirs`."""
+    path = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    SCRATCH_DIRS.append(path)
+    return path
+
+
+def remove_scratch_dirs() -> None:
+    while SCRATCH_DIRS:
+        shutil.rmtree(SCRATCH_DIRS.pop(), ignore_errors=True)

@@ -59,9 +59,7 @@ class UCloud(ExtensionApp):
         3600.0,
         help="Close a shell that has had no client attached for this many seconds (0: never).",
     ).tag(config=True)
-    max_shells_per_user = Integer(16, help="Open shells allowed per Jupyter user.").tag(
-        config=True
-    )
+    max_shells_per_user = Integer(16, help="Open shells allowed per Jupyter user.").tag(config=True)
     slow_client_timeout = Float(
         5.0,
         help="A terminal client that has not taken a frame for this many seconds stops pacing "
@@ -76,9 +74,9 @@ class UCloud(ExtensionApp):
     embedded_config_file = Unicode(
         "", help="Config file passed to the embedded UCloud server (--config)."
     ).tag(config=True)
-    embedded_start_timeout = Float(
-        60.0, help="Seconds the embedded server may take to start."
-    ).tag(config=True)
+    embedded_start_timeout = Float(60.0, help="Seconds the embedded server may take to start.").tag(
+        config=True
+    )
 
     @default("host")
     def _host_default(self) -> str:
@@ -112,7 +110,9 @@ class UCloud(ExtensionApp):
             connect_timeout=self.request_timeout,
             log=self.log,
         )
-        self.settings.update({"ucloud_upstream": self.upstream, "ucloud_shells": self.shell_manager})
+        self.settings.update(
+            {"ucloud_upstream": self.upstream, "ucloud_shells": self.shell_manager}
+        )
         if not self.upstream.remote:
             # Hints for kernels (e.g. the notebook client): where the proxy is; nothing secret.
             os.environ.setdefault("JUPYTER_UCLOUD_MODE", "embedded")
@@ -133,5 +133,3 @@ class UCloud(ExtensionApp):
     def current_activity(self) -> list[dict[str, Any]] | None:
         shells = self.shell_manager.list_all()
         return [{"shell": shell.name, "clients": len(shell.clients)} for shell in shells] or None
-
-

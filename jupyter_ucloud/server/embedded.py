@@ -130,7 +130,9 @@ class EmbeddedServer:
             return EmbeddedServerInfo(
                 url=str(data["url"]).rstrip("/"),
                 pid=int(data["pid"]),
-                refresh_token_file=Path(data.get("refreshTokenFile") or self.data_dir / "refresh_token"),
+                refresh_token_file=Path(
+                    data.get("refreshTokenFile") or self.data_dir / "refresh_token"
+                ),
                 provider_id=str(data.get("providerId") or "local"),
             )
         except (OSError, ValueError, KeyError, TypeError):

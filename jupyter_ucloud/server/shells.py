@@ -243,7 +243,10 @@ class Shell:
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the provider leg is gone, one way or another
-            clean = getattr(err, "clean", None) is True or getattr(self._leg, "close_code", None) == 1000
+            clean = (
+                getattr(err, "clean", None) is True
+                or getattr(self._leg, "close_code", None) == 1000
+            )
             log.debug("Shell %s: provider leg closed (%s)", self.name, type(err).__name__)
         if self._closing:
             return
@@ -333,7 +336,10 @@ class Shell:
         try:
             while True:
                 end = self.buffer.end
-                if loop.time() < self._interrupt_until and end - client.cursor > INTERRUPT_TAIL_CHARS:
+                if (
+                    loop.time() < self._interrupt_until
+                    and end - client.cursor > INTERRUPT_TAIL_CHARS
+                ):
                     client.cursor = end - INTERRUPT_TAIL_CHARS
                 if client.cursor >= end:
                     if self.state == "ended":
@@ -411,7 +417,15 @@ def _cut_before_partial_escape(text: str) -> str:
 
 
 class ShellManager:
-    """Every shell of this Jupyter server, by name; opens, lists, culls and closes them."""
+    """Every shell of this Jupyter server, by name; opens, lists, culls and closes them.
+
+    Shells belong to the Jupyter server, as Jupyter's own terminals do: a Jupyter server serves
+    one person (JupyterHub gives each user their own), every request is authenticated and
+    authorized for ``ucloud``, and Jupyter gives token-authenticated clients (a notebook's
+    client) a fresh anonymous identity per request, so names of users cannot scope them. The
+    per-user limit (``max_shells_per_user``) is therefore a limit on this server's open shells.
+    ``owner`` is recorded for the logs.
+    """
 
     def __init__(
         self,
@@ -436,19 +450,18 @@ class ShellManager:
         self.ended_retention = ended_retention
         self.log = log or logging.getLogger(__name__)
         self._shells: dict[str, Shell] = {}
-        self._opening: dict[str, int] = {}
+        self._opening = 0
         self._culler: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._culler is None or self._culler.done():
             self._culler = asyncio.ensure_future(self._run_culler())
 
-    def get(self, name: str, owner: str) -> Shell | None:
-        shell = self._shells.get(name)
-        return shell if shell is not None and shell.owner == owner else None
+    def get(self, name: str) -> Shell | None:
+        return self._shells.get(name)
 
-    def list(self, owner: str) -> list[Shell]:
-        return [shell for shell in self._shells.values() if shell.owner == owner]
+    def list(self) -> list[Shell]:
+        return list(self._shells.values())
 
     def list_all(self) -> list[Shell]:
         return list(self._shells.values())
@@ -464,20 +477,20 @@ class ShellManager:
     ) -> Shell:
         """Open a shell into ``rank`` of ``job_id`` for ``owner`` (raises ShellError)."""
         self.start()
-        open_now = sum(1 for s in self.list(owner) if s.state != "ended")
-        if open_now + self._opening.get(owner, 0) >= self.max_shells_per_user:
+        open_now = sum(1 for s in self.list() if s.state != "ended")
+        if open_now + self._opening >= self.max_shells_per_user:
             raise ShellError(
                 429,
                 f"You have {open_now} open shells, the most allowed "
                 f"(c.UCloud.max_shells_per_user = {self.max_shells_per_user}). Close one first.",
             )
         if replaces is not None:
-            old = self.get(replaces, owner)
+            old = self.get(replaces)
             if old is None:
                 raise ShellError(404, f"No shell named {replaces!r} to replace.")
             if (old.job_id, old.rank) != (job_id, rank):
                 raise ShellError(400, "A replacement shell must be for the same job and rank.")
-        self._opening[owner] = self._opening.get(owner, 0) + 1
+        self._opening += 1
         try:
             leg = await self.upstream.open_shell(
                 job_id,
@@ -488,7 +501,7 @@ class ShellManager:
                 timeout=self.connect_timeout,
             )
         finally:
-            self._opening[owner] -= 1
+            self._opening -= 1
         name = f"ucloud-{_name_part(job_id)}-{rank}-{secrets.token_hex(4)}"
         shell = Shell(
             name=name,
@@ -511,8 +524,8 @@ class ShellManager:
         self.log.info("Opened shell %s (job %s, rank %s)", name, job_id, rank)
         return shell
 
-    async def close(self, name: str, owner: str) -> bool:
-        shell = self.get(name, owner)
+    async def close(self, name: str) -> bool:
+        shell = self.get(name)
         if shell is None:
             return False
         self._shells.pop(name, None)

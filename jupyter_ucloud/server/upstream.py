@@ -217,9 +217,7 @@ class Upstream:
 
     # --- calls --------------------------------------------------------------------------------
 
-    async def call(
-        self, call: Call, query: dict[str, str] | None = None, body: Any = None
-    ) -> Any:
+    async def call(self, call: Call, query: dict[str, str] | None = None, body: Any = None) -> Any:
         """Make ``call`` and return UCloud's JSON answer as it came (errors as ProxyError)."""
         client = await self.client()
         try:
@@ -324,7 +322,9 @@ class Upstream:
                 client.shells.open(session, cols=cols, rows=rows), timeout + 5
             )
         except asyncio.TimeoutError:
-            raise ShellError(504, f"The provider did not open the shell within {timeout:g} s.") from None
+            raise ShellError(
+                504, f"The provider did not open the shell within {timeout:g} s."
+            ) from None
         except ShellClosedError:
             raise ShellError(502, "The provider closed the shell before it was ready.") from None
         except UCloudError as err:

@@ -31,7 +31,7 @@ class ShellsHandler(UCloudAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json([shell.model() for shell in self.shells.list(self.owner)])
+        self.write_json([shell.model() for shell in self.shells.list()])
 
     @web.authenticated
     @authorized
@@ -64,7 +64,7 @@ class ShellsHandler(UCloudAPIHandler):
 
 class ShellHandler(UCloudAPIHandler):
     def _shell(self, name: str) -> Shell:
-        shell = self.shells.get(name, self.owner)
+        shell = self.shells.get(name)
         if shell is None:
             raise ProxyError(404, f"No shell named {name!r}.")
         return shell
@@ -78,6 +78,6 @@ class ShellHandler(UCloudAPIHandler):
     @authorized
     async def delete(self, name: str) -> None:
         self._shell(name)
-        await self.shells.close(name, self.owner)
+        await self.shells.close(name)
         self.set_status(204)
         self.finish()

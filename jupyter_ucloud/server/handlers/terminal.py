@@ -22,7 +22,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..shells import Shell, ShellClient, ShellManager
-from .base import AUTH_RESOURCE, user_key
+from .base import AUTH_RESOURCE
 
 __all__ = ["MAX_MESSAGE_BYTES", "TerminalWebSocketHandler"]
 
@@ -58,7 +58,7 @@ class TerminalWebSocketHandler(
         )
         if not allowed:
             raise web.HTTPError(403, f"User is not authorized to use {self.auth_resource}.")
-        shell = self.manager.get(name, user_key(user))
+        shell = self.manager.get(name)
         if shell is None:
             raise web.HTTPError(404, f"No shell named {name!r}.")
         since = self.get_query_argument("since", None)
@@ -69,7 +69,8 @@ class TerminalWebSocketHandler(
                 raise web.HTTPError(400, "since must be an integer offset.") from None
             if self._since < 0 or self._since > shell.buffer.end:
                 raise web.HTTPError(
-                    400, f"since={self._since} is outside this shell's output (0-{shell.buffer.end})."
+                    400,
+                    f"since={self._since} is outside this shell's output (0-{shell.buffer.end}).",
                 )
         self._shell = shell
         await ensure_async(super().get(name, *args, **kwargs))
@@ -95,15 +96,15 @@ class TerminalWebSocketHandler(
         try:
             frame = json.loads(message)
         except (ValueError, UnicodeDecodeError):
-            await self._error("Frames must be JSON arrays such as [\"stdin\", \"text\"].")
+            await self._error('Frames must be JSON arrays such as ["stdin", "text"].')
             return
         if not isinstance(frame, list) or not frame or not isinstance(frame[0], str):
-            await self._error("Frames must be JSON arrays such as [\"stdin\", \"text\"].")
+            await self._error('Frames must be JSON arrays such as ["stdin", "text"].')
             return
         kind, args = frame[0], frame[1:]
         if kind == "stdin":
             if len(args) < 1 or not isinstance(args[0], str):
-                await self._error("stdin needs one text argument: [\"stdin\", text].")
+                await self._error('stdin needs one text argument: ["stdin", text].')
                 return
             await shell.write(args[0])
         elif kind == "set_size":
@@ -111,7 +112,7 @@ class TerminalWebSocketHandler(
             if len(size) < 2 or not all(
                 isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10000 for v in size
             ):
-                await self._error("set_size needs rows and columns: [\"set_size\", rows, cols].")
+                await self._error('set_size needs rows and columns: ["set_size", rows, cols].')
                 return
             await shell.resize(client, size[0], size[1])
         # Other frame types are ignored, as terminado does.

@@ -1,0 +1,77 @@
+"""The replay buffer and terminal-query stripping, on their own."""
+
+from __future__ import annotations
+
+from jupyter_ucloud.server.replay import ReplayBuffer, strip_terminal_queries
+
+
+def test_offsets_and_reads_across_chunks() -> None:
+    buffer = ReplayBuffer(1 << 20)
+    text = "".join(f"line {i}\r\n" for i in range(5000))
+    for start in range(0, len(text), 7):
+        buffer.append(text[start : start + 7])
+    assert buffer.end == len(text)
+    assert buffer.start == 0
+    first, got = buffer.read(12345, 100)
+    assert first == 12345
+    assert got == text[12345:12445]
+    first, got = buffer.read(0, len(text) + 10)
+    assert got == text
+
+
+def test_bounded_in_bytes_and_reports_gaps() -> None:
+    buffer = ReplayBuffer(10_000)
+    sent = ""
+    for i in range(3000):
+        piece = f"{i:05d}é€\n"  # multi-byte characters count as bytes
+        sent += piece
+        buffer.append(piece)
+        assert buffer.size_bytes <= 10_000
+    assert buffer.size_bytes > 9_000
+    assert buffer.end == len(sent)
+    first, got = buffer.read(0, 10**9)
+    assert first == buffer.start > 0  # the oldest output is gone: the reader sees the gap
+    assert got == sent[first:]
+    assert len(got.encode()) <= 10_000
+
+
+def test_one_append_larger_than_the_buffer_keeps_its_tail() -> None:
+    buffer = ReplayBuffer(1000)
+    buffer.append("x" * 5000 + "TAIL")
+    assert buffer.end == 5004
+    first, got = buffer.read(0, 10**6)
+    assert got.endswith("TAIL") and len(got) == 1000 and first == 4004
+
+
+def test_read_at_or_past_end_is_empty() -> None:
+    buffer = ReplayBuffer(100)
+    buffer.append("abc")
+    assert buffer.read(3) == (3, "")
+    assert buffer.read(99) == (3, "")
+
+
+def test_terminal_queries_are_stripped_and_nothing_else() -> None:
+    queries = [
+        "\x1b[6n",
+        "\x1b[5n",
+        "\x1b[?6n",
+        "\x1b[c",
+        "\x1b[0c",
+        "\x1b[>c",
+        "\x1b[>0c",
+        "\x1b[=c",
+        "\x1b[>q",
+        "\x1b[?2004$p",
+        "\x1b[14t",
+        "\x1b[18t",
+        "\x1bP$qm\x1b\\",
+        "\x1bP+q544e\x1b\\",
+        "\x1b]10;?\x07",
+        "\x1b]11;?\x1b\\",
+        "\x1b]12;?\x07",
+        "\x1b]4;1;?\x07",
+    ]
+    kept = "\x1b[1;31mred\x1b[0m \x1b[2J\x1b[H\x1b]0;title\x07\x1b[8;24;80t done"
+    text = "A" + "B".join(queries) + "C" + kept
+    assert strip_terminal_queries(text) == "A" + "B" * (len(queries) - 1) + "C" + kept
+    assert strip_terminal_queries("plain") == "plain"

@@ -69,7 +69,8 @@ class UCloud(ExtensionApp):
         config=True
     )
     embedded_data_dir = Unicode(
-        help="Data directory of the embedded UCloud server (default: jupyter_data_dir()/ucloud-local)."
+        help="Data directory of the embedded UCloud server "
+        "(default: jupyter_data_dir()/ucloud-local)."
     ).tag(config=True)
     embedded_config_file = Unicode(
         "", help="Config file passed to the embedded UCloud server (--config)."

@@ -12,8 +12,8 @@ Flow control - the design
 
 Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per client::
 
-    provider ws --read--> pump --append--> ReplayBuffer (<= replay_bytes) --read--> sender --await write--> client ws
-                                                                                 \\-> sender --await write--> client ws
+    provider ws -read-> pump -append-> ReplayBuffer -read-> sender -await write-> client ws
+                                                    \\-read-> sender -await write-> client ws
 
 * The pump reads the next provider frame only when every *pacing* client is at most
   ``FLOW_WINDOW`` characters behind the newest output. Each sender awaits ``write_message``
@@ -30,8 +30,9 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per cl
 * Ctrl-C: input never waits for output (it has its own path and lock), so ``\\x03`` reaches the
   PTY at once. What was already in flight towards the browser is then stale - the tty driver
   itself discards pending output on an interrupt - so for ``INTERRUPT_FLUSH_SECONDS`` after an
-  interrupt character (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients skip to the
-  last ``INTERRUPT_TAIL_CHARS`` of output. The flood stops on screen as fast as the PTY stops it.
+  interrupt character (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients skip to
+  the last ``INTERRUPT_TAIL_CHARS`` of output. The flood stops on screen as soon as the PTY
+  stops it.
 * Large pastes are sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes
   back instead of a write blocking anything (terminado #183).
 
@@ -182,6 +183,7 @@ class Shell:
         self._input_lock = asyncio.Lock()
         self._interrupt_until = 0.0
         self._pump: asyncio.Task[None] | None = None
+        self._resize_task: asyncio.Task[None] | None = None
         self._closing = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -329,7 +331,7 @@ class Shell:
             self.detached_since = time.monotonic()
         self._room.set()
         if client.size is not None and self.state == "open":
-            asyncio.ensure_future(self._apply_size())
+            self._resize_task = asyncio.ensure_future(self._apply_size())
 
     async def _run_client(self, client: ShellClient) -> None:
         loop = asyncio.get_running_loop()

@@ -196,7 +196,8 @@ def connect(jp_ws_fetch: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
         term = Term(ws)
         if setup:
             frame = await term.next_frame()
-            assert frame is not None and frame[0] == "setup", frame
+            assert frame is not None
+            assert frame[0] == "setup", frame
         return term
 
     return open_term

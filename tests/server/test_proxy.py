@@ -11,7 +11,8 @@ async def test_status_reports_remote_mode_with_working_credentials(api: Api, loc
     status = await api.call("GET", "api", "status")
     assert status["mode"] == "remote"
     assert status["host"].rstrip("/") == local_server.url.rstrip("/")
-    assert status["ok"] is True and status["error"] is None
+    assert status["ok"] is True
+    assert status["error"] is None
     assert status["user"] == "user"
 
 
@@ -27,7 +28,8 @@ async def test_seed_flow_products_create_browse_retrieve_terminate(api: Api) -> 
     job_id = await api.start_job()
     page = await api.call("GET", "api", "jobs", "browse", itemsPerPage=10, filterState="RUNNING")
     assert job_id in [job["id"] for job in page["items"]]
-    assert "next" in page and "itemsPerPage" in page
+    assert "next" in page
+    assert "itemsPerPage" in page
     job = await api.call("GET", "api", "jobs", "retrieve", id=job_id, includeProduct="true")
     assert job["status"]["state"] == "RUNNING"
     assert job["specification"]["product"]["id"] == "compute-example"
@@ -88,13 +90,16 @@ async def test_bad_bodies_are_400_before_anything_goes_upstream(
 
 async def test_bad_queries_unknown_calls_and_wrong_methods(api: Api) -> None:
     status, error = await api.error("GET", "api", "jobs", "retrieve")
-    assert status == 400 and "jobs.retrieve" in error["message"]
+    assert status == 400
+    assert "jobs.retrieve" in error["message"]
     status, error = await api.error("GET", "api", "jobs", "browse", includeProduct="perhaps")
-    assert status == 400 and "includeProduct" in error["message"]
+    assert status == 400
+    assert "includeProduct" in error["message"]
     status, error = await api.error("GET", "api", "jobs", "browse", itemsPerPage="ten")
     assert status == 400
     status, error = await api.error("GET", "api", "jobs", "interactiveSession")
-    assert status == 404 and "Unknown jobs call" in error["message"]
+    assert status == 404
+    assert "Unknown jobs call" in error["message"]
     status, error = await api.error("POST", "api", "jobs", "browse", body={})
     assert status == 405
     status, error = await api.error("GET", "api", "jobs")
@@ -108,7 +113,8 @@ async def test_unknown_job_ids_pass_ucloud_errors_through(api: Api) -> None:
     status, error = await api.error(
         "POST", "api", "jobs", "terminate", body={"items": [{"id": "999999"}]}
     )
-    assert status == 404 and "999999" in error["why"]
+    assert status == 404
+    assert "999999" in error["why"]
 
 
 async def test_applications_in_remote_mode_come_from_config(api: Api) -> None:

@@ -40,7 +40,9 @@ def test_one_append_larger_than_the_buffer_keeps_its_tail() -> None:
     buffer.append("x" * 5000 + "TAIL")
     assert buffer.end == 5004
     first, got = buffer.read(0, 10**6)
-    assert got.endswith("TAIL") and len(got) == 1000 and first == 4004
+    assert got.endswith("TAIL")
+    assert len(got) == 1000
+    assert first == 4004
 
 
 def test_read_at_or_past_end_is_empty() -> None:

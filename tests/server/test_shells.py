@@ -14,8 +14,10 @@ async def test_open_list_get_delete_keeps_the_job_running(api: Api, connect) -> 
     job_id = await api.start_job()
     shell = await api.open_shell(job_id, cols=100, rows=30)
     assert shell["name"].startswith(f"ucloud-{job_id}-0-")
-    assert shell["jobId"] == job_id and shell["rank"] == 0
-    assert shell["state"] == "open" and shell["clients"] == 0
+    assert shell["jobId"] == job_id
+    assert shell["rank"] == 0
+    assert shell["state"] == "open"
+    assert shell["clients"] == 0
     assert set(shell) >= {"reason", "message", "createdAt", "lastActivity", "jobState"}
 
     listed = await api.call("GET", "shells")
@@ -41,7 +43,8 @@ async def test_rank_out_of_range_and_other_ranks(api: Api, connect) -> None:
     job_id = await api.start_job(product="compute-multi", replicas=2)
     status, error = await api.error("POST", "shells", body={"jobId": job_id, "rank": 2})
     assert status == 400
-    assert "out of range" in error["message"] and "2 ranks" in error["message"]
+    assert "out of range" in error["message"]
+    assert "2 ranks" in error["message"]
     shell = await api.open_shell(job_id, rank=1)
     term = await connect(shell["name"])
     await term.run("echo rank-$((1+1))-ok")
@@ -96,14 +99,15 @@ async def test_bad_shell_requests(api: Api, body: Any, needle: str) -> None:
 
 
 async def test_huge_body_is_413(api: Api) -> None:
-    status, error = await api.error("POST", "shells", body='{"jobId": "' + "1" * 2_000_000 + '"}')
+    status, _error = await api.error("POST", "shells", body='{"jobId": "' + "1" * 2_000_000 + '"}')
     assert status == 413
 
 
 async def test_unknown_shell_names(api: Api, connect) -> None:
     for method in ("GET", "DELETE"):
         status, error = await api.error(method, "shells", "ucloud-nope-0-00000000")
-        assert status == 404 and "No shell named" in error["message"]
+        assert status == 404
+        assert "No shell named" in error["message"]
     with pytest.raises(HTTPClientError) as info:
         await connect("ucloud-nope-0-00000000")
     assert info.value.code == 404

@@ -26,8 +26,10 @@ async def test_stdin_to_stdout_with_offsets(api: Api, connect) -> None:
     shell = await new_shell(api)
     term = await connect(shell["name"])
     setup = term.frames[0][1]
-    assert setup["name"] == shell["name"] and setup["jobId"] == shell["job"]
-    assert setup["rank"] == 0 and isinstance(setup["offset"], int)
+    assert setup["name"] == shell["name"]
+    assert setup["jobId"] == shell["job"]
+    assert setup["rank"] == 0
+    assert isinstance(setup["offset"], int)
     await term.run("echo $((6*7))x")
     await term.wait_for_text("42x")
     offsets = [f[2] for f in term.frames if f[0] == "stdout"]
@@ -64,7 +66,8 @@ async def test_reattach_with_and_without_since_duplicates_nothing(api: Api, conn
     full = await connect(shell["name"])
     assert full.frames[0][1]["offset"] == 0
     await full.wait_for_text("two-3")
-    assert full.output.count("one-2") == 1 and full.output.count("two-3") == 1
+    assert full.output.count("one-2") == 1
+    assert full.output.count("two-3") == 1
     full.close()
 
 
@@ -90,7 +93,8 @@ async def test_terminal_queries_are_not_replayed(api: Api, connect) -> None:
     live.close()
     replay = await connect(shell["name"])
     await replay.wait_for_text("QRS")
-    assert "\x1b[6n" not in replay.output and "\x1b]11;?" not in replay.output
+    assert "\x1b[6n" not in replay.output
+    assert "\x1b]11;?" not in replay.output
     replay.close()
 
 
@@ -114,7 +118,8 @@ async def test_bad_frames_get_clear_errors_and_the_shell_goes_on(api: Api, conne
     await term.run("echo still-$((5+5))")
     await term.wait_for_text("still-10")
     errors = [f for f in term.frames if f[0] == "error"]
-    assert len(errors) == 9 and all(isinstance(f[1], str) and f[1] for f in errors)
+    assert len(errors) == 9
+    assert all(isinstance(f[1], str) and f[1] for f in errors)
     term.close()
 
 
@@ -155,7 +160,8 @@ async def test_job_end_says_so_and_closes_with_4001(api: Api, connect) -> None:
     assert term.frames[-1] == ["disconnect", "job-ended", "The job has completed."]
     assert term.ws.close_code == 4001
     model = await api.call("GET", "shells", shell["name"])
-    assert model["state"] == "ended" and model["reason"] == "job-ended"
+    assert model["state"] == "ended"
+    assert model["reason"] == "job-ended"
     # Reattaching to an ended shell says the same thing at once: no reconnect loop.
     late = await connect(shell["name"])
     await late.until_closed()
@@ -215,7 +221,9 @@ async def test_frames_are_terminado_arrays(api: Api, connect) -> None:
     await term.run("echo shape-$((2+2))")
     await term.wait_for_text("shape-4")
     for frame in term.frames[1:]:
-        assert frame[0] == "stdout" and isinstance(frame[1], str) and isinstance(frame[2], int)
+        assert frame[0] == "stdout"
+        assert isinstance(frame[1], str)
+        assert isinstance(frame[2], int)
     term.close()
 
 

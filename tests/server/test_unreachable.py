@@ -31,6 +31,7 @@ async def test_unreachable_ucloud(api: Api) -> None:
     assert "unreachable" in error["message"]
     assert "0123456789abcdef" not in str(error)
     answer = await api.call("GET", "api", "status")
-    assert answer["ok"] is False and "unreachable" in answer["error"]
+    assert answer["ok"] is False
+    assert "unreachable" in answer["error"]
     status, error = await api.error("POST", "shells", body={"jobId": "1", "rank": 0})
     assert status == 503

@@ -10,6 +10,7 @@ client -> server: ``["stdin", text]``, ``["set_size", rows, cols, height, width]
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -118,10 +119,8 @@ class TerminalWebSocketHandler(
         # Other frame types are ignored, as terminado does.
 
     async def _error(self, message: str) -> None:
-        try:
+        with contextlib.suppress(WebSocketClosedError):
             await self.write_message(json.dumps(["error", message]))
-        except WebSocketClosedError:
-            pass
 
     def on_close(self) -> None:
         if self._shell is not None and self._client is not None:

@@ -1,0 +1,263 @@
+"""The provider shell websocket: protocol details, bad input, lifecycle, flow control."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from jupyter_ucloud.protocol import OpenSessionWithProvider
+
+from .conftest import (
+    Api,
+    ShellSocket,
+    job_processes,
+    strip_terminal_codes,
+    terminal_spec,
+    wait_no_processes,
+)
+
+
+@pytest.fixture
+def running_job(api: Api, local_server) -> str:
+    (job_id,) = api.create(terminal_spec("compute-multi", replicas=2))
+    api.wait_for_state(job_id, "RUNNING")
+    yield job_id
+    api.terminate(job_id)
+
+
+def test_resize_reaches_the_shell(api: Api, running_job: str, shells) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job, rank=1))
+    shells.append(shell)
+    shell.initialize(cols=80, rows=24)
+    shell.input("stty size\n")
+    shell.read_until("24 80")
+    shell.send({"type": "resize", "cols": 132, "rows": 43})
+    shell.input('stty size; echo "rank=$UCLOUD_RANK"\n')
+    shell.read_until("43 132")
+    shell.read_until("rank=1")
+    # A second initialize after start is a resize too.
+    shell.send({"type": "initialize", "sessionIdentifier": "whatever", "cols": 100, "rows": 30})
+    shell.input("stty size\n")
+    shell.read_until("30 100")
+
+
+def test_ack_for_every_input_and_resize(api: Api, running_job: str, shells) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    init = shell.initialize()
+    sent = [shell.send({"type": "resize", "cols": 90, "rows": 20}), shell.input("true\n")]
+    acks = []
+    while len(acks) < 2:
+        frame = shell.recv()
+        if frame.payload.type == "ack":
+            acks.append(frame.stream_id)
+        else:
+            assert frame.stream_id == init
+    assert acks == sent
+
+
+def test_multibyte_output_and_input(api: Api, running_job: str, shells) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.initialize()
+    # 20000 three-byte characters: PTY reads split them at arbitrary byte offsets.
+    shell.input("python3 -c \"print('\u00e6\u20ac' * 10000 + '|' + 'END')\"\n")
+    output = shell.read_until("|END", timeout=20)
+    assert "\ufffd" not in output
+    assert "\u00e6\u20ac" * 10000 in strip_terminal_codes(output).replace("\n", "")
+    shell.input("echo 'gr\u00fc\u00df dich \U0001f600'\n")
+    assert "gr\u00fc\u00df dich \U0001f600" in shell.read_until("dich \U0001f600\r\n")
+
+
+def test_flood_is_coalesced_and_ctrl_c_gets_through(api: Api, running_job: str, shells) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.initialize()
+    shell.input("yes 0123456789012345678901234567890123456789\n")
+    sizes = []
+    for _ in range(50):
+        frame = shell.recv()
+        if frame.payload.type == "data":
+            sizes.append(len(frame.payload.data))
+    assert max(sizes) > 4096  # reads are coalesced, not 4 KiB
+    assert max(sizes) <= 65536
+    shell.input("\x03")
+    shell.input("echo stopped-$((6*7))\n")
+    shell.read_until("stopped-42", timeout=30)
+
+
+def test_shell_exit_closes_socket(api: Api, running_job: str, shells, local_server) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.initialize()
+    shell.input("exit\n")
+    shell.wait_closed()
+    # The job itself goes on.
+    assert api.retrieve(running_job).state.value == "RUNNING"
+
+
+def test_frames_before_initialize_are_ignored(api: Api, running_job: str, shells) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.input("echo should-not-run\n")
+    shell.send({"type": "resize", "cols": 10, "rows": 10})
+    shell.send({"type": "bogus"})
+    shell.ws.send(b"\x00\x01binary")  # non-text frames are ignored
+    shell.send({"type": "input"})  # a malformed non-initialize frame is ignored too
+    shell.initialize()
+    shell.input("echo first-$((1+1))\n")
+    output = shell.read_until("first-2")
+    assert "should-not-run" not in output
+    shell.input("stty size\n")
+    shell.read_until("24 80")
+
+
+def test_non_json_frame_closes(api: Api, running_job: str) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shell.ws.send("this is not json")
+    shell.wait_closed()
+
+
+def test_malformed_initialize_closes(api: Api, running_job: str) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shell.send({"type": "initialize", "sessionIdentifier": 42, "cols": "wide", "rows": None})
+    shell.wait_closed()
+
+
+def test_unknown_session_closes(api: Api, running_job: str) -> None:
+    real = api.open_shell_session(running_job)
+    forged = OpenSessionWithProvider.model_validate(
+        {**real.to_wire(), "session": {**real.session.to_wire(), "sessionIdentifier": "1" * 80}}
+    )
+    shell = ShellSocket(forged)
+    shell.send({"type": "initialize", "sessionIdentifier": "1" * 80, "cols": 80, "rows": 24})
+    shell.wait_closed()
+
+
+def test_session_used_twice_is_refused(api: Api, running_job: str, shells) -> None:
+    session = api.open_shell_session(running_job)
+    first = ShellSocket(session)
+    shells.append(first)
+    first.initialize()
+    second = ShellSocket(session)
+    second.send(
+        {
+            "type": "initialize",
+            "sessionIdentifier": session.session.session_identifier,
+            "cols": 80,
+            "rows": 24,
+        }
+    )
+    second.wait_closed()
+    # The first connection is unaffected, and the identifier stays dead after it closes.
+    first.input("echo still-$((2+3))\n")
+    first.read_until("still-5")
+    first.close()
+    third = ShellSocket(session)
+    third.send(
+        {
+            "type": "initialize",
+            "sessionIdentifier": session.session.session_identifier,
+            "cols": 80,
+            "rows": 24,
+        }
+    )
+    third.wait_closed()
+
+
+def test_session_of_another_user_is_refused(api: Api, running_job: str) -> None:
+    session = api.open_shell_session(running_job)
+    intruder = ShellSocket(session, username="mallory")
+    intruder.send(
+        {
+            "type": "initialize",
+            "sessionIdentifier": session.session.session_identifier,
+            "cols": 80,
+            "rows": 24,
+        }
+    )
+    intruder.wait_closed()
+    # The refused attempt burnt the identifier: the session was bound to its user.
+    owner = ShellSocket(session)
+    owner.send(
+        {
+            "type": "initialize",
+            "sessionIdentifier": session.session.session_identifier,
+            "cols": 80,
+            "rows": 24,
+        }
+    )
+    owner.wait_closed()
+
+
+def test_oversized_frame_closes(api: Api, running_job: str) -> None:
+    session = api.open_shell_session(running_job)
+    shell = ShellSocket(session)
+    shell.initialize()
+    shell.ws.send(
+        json.dumps(
+            {
+                "call": "x",
+                "streamId": "9",
+                "payload": {"type": "input", "data": "x" * (2 * 1024 * 1024)},
+            }
+        )
+    )
+    shell.wait_closed()
+
+
+def test_initialize_timeout(fresh_local_server) -> None:
+    fresh_local_server.stop()
+    config = fresh_local_server.data_dir / "fast.json"
+    config.write_text(json.dumps({"session_init_timeout": 1.0}))
+    fresh_local_server.config_file = config
+    fresh_local_server.start()
+    url = fresh_local_server.url.replace("http", "ws") + "/ucloud/local/websocket"
+    with connect(url, open_timeout=10) as ws:
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert 0.5 < time.monotonic() - started < 5
+
+
+def test_job_end_closes_socket_and_kills_shell(api: Api, local_server, shells) -> None:
+    (job_id,) = api.create(terminal_spec())
+    api.wait_for_state(job_id, "RUNNING")
+    shell = ShellSocket(api.open_shell_session(job_id))
+    shells.append(shell)
+    shell.initialize()
+    shell.input("sleep 1000 & echo started-$((40+2))\n")
+    shell.read_until("started-42")
+    assert len(job_processes(local_server.data_dir, job_id)) >= 3  # rank, shell, sleep
+    api.terminate(job_id)
+    shell.wait_closed()
+    wait_no_processes(local_server.data_dir, job_id)
+
+
+def test_shell_refused_for_ended_job_and_other_session_types(api: Api, local_server) -> None:
+    (job_id,) = api.create(terminal_spec())
+    api.wait_for_state(job_id, "RUNNING")
+    session = api.open_shell_session(job_id)
+    api.terminate(job_id)
+    api.wait_for_state(job_id, "SUCCESS")
+    # A session opened while it ran cannot start a shell any more.
+    shell = ShellSocket(session)
+    shell.send(
+        {
+            "type": "initialize",
+            "sessionIdentifier": session.session.session_identifier,
+            "cols": 80,
+            "rows": 24,
+        }
+    )
+    shell.wait_closed()
+    response = api.call(
+        "jobs.openInteractiveSession",
+        {"items": [{"id": job_id, "rank": 0, "sessionType": "SHELL"}]},
+    )
+    assert response.status_code == 400
+    assert "ended" in response.json()["why"]

@@ -268,6 +268,8 @@ class JobPicker(VBox):
             (f"{app.title or app.name} ({app.name} {app.version})", (app.name, app.version))
             for app in apps
         ]
+        if apps and self.application_dropdown.value is None:
+            self.application_dropdown.index = 0
 
     @observe("filter")
     def _on_filter(self, _change: Any) -> None:

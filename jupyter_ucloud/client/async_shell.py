@@ -134,7 +134,10 @@ class AsyncShell:
             return None
         self._reading = None
         if frame is None:
-            self._mark_closed(self.close_reason or "closed", self.close_message or "")
+            code, reason = self._ws.close_code, self._ws.close_reason
+            self._mark_closed(
+                f"code {code}" if code is not None else "connection lost", reason or ""
+            )
         return frame
 
     def _apply(self, event: Ready | Output | Ended) -> None:
@@ -153,6 +156,11 @@ class AsyncShell:
         why = self.close_reason or "closed"
         message = f": {self.close_message}" if self.close_message else ""
         return ShellClosedError(f"{self.label}: {what}: the shell is closed ({why}{message})")
+
+    @property
+    def close_code(self) -> int | None:
+        """The websocket close code, once closed by the other end."""
+        return self._ws.close_code
 
     async def send(self, text: str) -> None:
         await self._send_frame(self._codec.input_frame(text))
@@ -195,6 +203,12 @@ class AsyncShell:
 
     async def run(self, command: str, timeout: float = 30.0) -> CommandResult:
         """As ``Shell.run``."""
+        try:
+            return await self._run(command, timeout)
+        except ShellClosedError as err:
+            raise ShellClosedError(f"{err} while running {command!r}") from None
+
+    async def _run(self, command: str, timeout: float) -> CommandResult:
         runner = CommandRun(command)
         await self.send(runner.input)
         deadline = time.monotonic() + timeout
@@ -206,10 +220,7 @@ class AsyncShell:
                 raise UCloudTimeoutError(
                     f"{self.label}: {command!r} did not finish within {timeout:g} s"
                 )
-            try:
-                runner.feed(await self.read(remaining))
-            except ShellClosedError as err:
-                raise ShellClosedError(f"{err} while running {command!r}") from None
+            runner.feed(await self.read(remaining))
         return runner.result
 
     async def close(self) -> None:

@@ -5,6 +5,7 @@ a codec from ``shell_protocol``; this class only moves frames and waits."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 from collections import deque
@@ -31,6 +32,8 @@ ws_logger = logging.getLogger("jupyter_ucloud.client.websocket")
 ws_logger.setLevel(logging.INFO)
 
 MAX_FRAME = 16 * 1024 * 1024
+# websockets >= 17 warns unless a directly used connect() says legacy=True (older: no such flag).
+_LEGACY = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 
 
 def describe_ws_url(url: str) -> str:
@@ -85,6 +88,7 @@ class Shell:
         try:
             ws = connect(
                 url,
+                **_LEGACY,
                 additional_headers=headers,
                 open_timeout=timeout,
                 max_size=MAX_FRAME,
@@ -117,9 +121,7 @@ class Shell:
             if remaining <= 0:
                 raise UCloudTimeoutError(f"{self.label}: the shell was not ready in {timeout:g} s")
             frame = self._recv(remaining)
-            if frame is None:
-                continue
-            for event in self._codec.decode(frame):
+            for event in self._codec.decode(frame) if frame is not None else []:
                 if isinstance(event, Ready):
                     for extra in self._codec.ready_frames(self.cols, self.rows):
                         self._send_frame(extra)
@@ -147,8 +149,11 @@ class Shell:
             return self._ws.recv(timeout=timeout)
         except TimeoutError:
             return None
-        except ConnectionClosed:
-            self._mark_closed(self.close_reason or "closed", self.close_message or "")
+        except ConnectionClosed as closed:
+            received = closed.rcvd
+            reason = f"code {received.code}" if received is not None else "connection lost"
+            message = received.reason if received is not None else ""
+            self._mark_closed(reason, message)
             return None
 
     def _apply(self, event: Ready | Output | Ended) -> None:
@@ -216,6 +221,12 @@ class Shell:
         """Run ``command`` and return its output (escape codes stripped, no prompt, no echo)
         and exit status. On timeout the command is interrupted (Ctrl-C) and
         ``UCloudTimeoutError`` raised."""
+        try:
+            return self._run(command, timeout)
+        except ShellClosedError as err:
+            raise ShellClosedError(f"{err} while running {command!r}") from None
+
+    def _run(self, command: str, timeout: float) -> CommandResult:
         runner = CommandRun(command)
         self.send(runner.input)
         deadline = time.monotonic() + timeout
@@ -226,10 +237,7 @@ class Shell:
                 raise UCloudTimeoutError(
                     f"{self.label}: {command!r} did not finish within {timeout:g} s"
                 )
-            try:
-                runner.feed(self.read(remaining))
-            except ShellClosedError as err:
-                raise ShellClosedError(f"{err} while running {command!r}") from None
+            runner.feed(self.read(remaining))
         return runner.result
 
     def _interrupt(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    load_before = os.getloadavg()[0]
     results = []
     try:
         for name in names:
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"# terminal benchmark, {started}, {platform.node()}, {platform.machine()}, "
-        f"{_cpus()} CPUs, Python {platform.python_version()}"
+        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}, "
+        f"load average {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end"
     )
     print(
         f"# {sizes.keystrokes} keystrokes, bulk {sizes.bulk_mb:g} MB, "
@@ -86,12 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
     return 1 if any(r.status == "error" for r in results) else 0
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":

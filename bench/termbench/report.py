@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .procstats import MB
 from .results import PathResult
+from .workloads import FOLLOWUP_CHARS
 
 # Targets for the bridge (and the provider leg), relative to the stock Jupyter terminal.
 ECHO_P50_RATIO_MAX = 1.5
@@ -81,7 +82,10 @@ def process_table(results: Sequence[PathResult], markdown: bool) -> str:
 
 
 def flood_table(results: Sequence[PathResult], markdown: bool) -> str:
-    header = ["path", "flood s", "chars read during flood", "chars after Ctrl-C", "Ctrl-C s"]
+    header = [
+        "path", "flood s", "chars read during flood", "chars after Ctrl-C", "Ctrl-C s",
+        f"next command's {FOLLOWUP_CHARS // 1000} kB output",
+    ]  # fmt: skip
     rows = [
         [
             r.name,
@@ -89,6 +93,9 @@ def flood_table(results: Sequence[PathResult], markdown: bool) -> str:
             str(r.flood.chars_during),
             str(r.flood.chars_after_ctrl_c),
             f"{r.flood.ctrl_c_seconds:.2f}",
+            "complete"
+            if r.flood.followup_chars >= FOLLOWUP_CHARS
+            else f"LOST {FOLLOWUP_CHARS - r.flood.followup_chars} chars",
         ]
         for r in results
         if r.flood is not None

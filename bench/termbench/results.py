@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -100,6 +101,10 @@ def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = Tru
                         )
                         growth = window.growth()
                     else:
+                        if result.flood is not None:
+                            # Past the bridge's post-interrupt flush window (1 s): a flood's
+                            # Ctrl-C must not shorten the next measurement.
+                            time.sleep(2)
                         say(f"bulk output, {sizes.bulk_mb:g} MB")
                         before = watch.cpu()
                         result.bulk = bulk_throughput(term, sizes.bulk_mb)

@@ -16,7 +16,9 @@ class BenchError(RuntimeError):
     """A path did not behave like a terminal (no echo, no marker, closed early)."""
 
 
-def read_until(term: TerminalClient, marker: str, timeout: float) -> tuple[int, float]:
+def read_until(
+    term: TerminalClient, marker: str, timeout: float, on_chunk: Callable[[str], None] | None = None
+) -> tuple[int, float]:
     """Read until `marker` shows up; returns (characters read, seconds taken)."""
     start = time.perf_counter()
     deadline = start + timeout
@@ -29,6 +31,8 @@ def read_until(term: TerminalClient, marker: str, timeout: float) -> tuple[int, 
         if chunk is None:
             continue
         total += len(chunk)
+        if on_chunk:
+            on_chunk(chunk)
         window = tail + chunk
         if marker in window:
             return total, time.perf_counter() - start
@@ -121,6 +125,11 @@ class FloodResult:
     chars_during: int
     ctrl_c_seconds: float
     chars_after_ctrl_c: int
+    #: characters of a 100 kB output, run right after the shell came back, that arrived
+    followup_chars: int = 0
+
+
+FOLLOWUP_CHARS = 100_000
 
 
 def flood(
@@ -176,5 +185,14 @@ def flood(
             ctrl_c = time.perf_counter() - t0
             break
         tail = window[-7:]
+    # Output of a command typed right after the interrupt must arrive in full.
+    term.send(f"head -c {FOLLOWUP_CHARS} /dev/zero | tr '\\0' Q; echo AFTER$((1+1))\r")
+    counted = [0]
+
+    def count_q(chunk: str) -> None:
+        counted[0] += chunk.count("Q")
+
+    read_until(term, "AFTER2", 60, on_chunk=count_q)
     drain(term)
-    return FloodResult(t0 - start, received, ctrl_c, after)
+    # The echoed command line holds one "Q" of its own.
+    return FloodResult(t0 - start, received, ctrl_c, after, max(0, counted[0] - 1))

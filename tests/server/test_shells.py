@@ -122,3 +122,22 @@ async def test_bad_since(api: Api, connect) -> None:
         assert info.value.code == 400
     await api.call("DELETE", "shells", shell["name"])
     await api.terminate(job_id)
+
+
+async def test_a_new_shell_can_replace_an_old_one(api: Api, connect) -> None:
+    job_id = await api.start_job()
+    old = await api.open_shell(job_id)
+    term = await connect(old["name"])
+    new = await api.open_shell(job_id, replaces=old["name"])
+    assert new["replaces"] == old["name"]
+    assert new["name"] != old["name"]
+    await term.until_closed()
+    assert term.frames[-1][:2] == ["disconnect", "closed"]
+    assert new["name"] in term.frames[-1][2]
+    status, _ = await api.error("GET", "shells", old["name"])
+    assert status == 404
+    status, _error = await api.error(
+        "POST", "shells", body={"jobId": job_id, "rank": 0, "replaces": "ucloud-x-0-00000000"}
+    )
+    assert status == 404
+    await api.terminate(job_id)

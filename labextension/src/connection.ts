@@ -44,7 +44,7 @@ const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];
 /** Keystrokes typed before the shell is attached are kept up to this many characters. */
 const MAX_PENDING_INPUT = 65536;
 
-const ESC_NOTE = '\x1b[1;33m';
+const ESC_NOTE = '\x1b[1;7m';
 const ESC_ERROR = '\x1b[1;31m';
 const ESC_RESET = '\x1b[0m';
 
@@ -264,11 +264,22 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
       this._name = info.name;
     }
     const resumed = this._phase === 'reconnecting';
+    const start =
+      isRecord(info) && typeof info.offset === 'number' ? info.offset : null;
     this._retries = 0;
     this._setPhase('open', '');
     this._setStatus('connected');
     if (resumed) {
-      this._emitNote('reconnected', ESC_NOTE);
+      const skipped = start !== null ? start - this._endOffset : 0;
+      this._emitNote(
+        skipped > 0
+          ? `reconnected; ${skipped} bytes of output were older than the replay buffer and are not shown`
+          : 'reconnected',
+        ESC_NOTE
+      );
+      if (start !== null && start > this._endOffset) {
+        this._endOffset = start;
+      }
     }
     const socket = this._socket;
     if (!socket) {

@@ -57,7 +57,8 @@ export function registerWidgets(
         _view_module_version: WIDGET_MODULE_VERSION,
         job_id: '',
         rank: 0,
-        label: 'Open terminal'
+        label: 'Open terminal',
+        disabled: false
       };
     }
   }
@@ -83,10 +84,13 @@ export function registerWidgets(
       this._button.textContent = String(
         this.model.get('label') || 'Open terminal'
       );
-      this._button.disabled = !jobId;
-      this._button.title = jobId
-        ? `Open a terminal tab on job ${jobId}, rank ${rank}`
-        : 'No job chosen';
+      const tooltip = String(this.model.get('tooltip') ?? '');
+      this._button.disabled = !jobId || this.model.get('disabled') === true;
+      this._button.title =
+        tooltip ||
+        (jobId
+          ? `Open a terminal tab on job ${jobId}, rank ${rank}`
+          : 'No job chosen');
     }
 
     private async _open(): Promise<void> {

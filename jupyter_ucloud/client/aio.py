@@ -240,7 +240,8 @@ class AsyncShells:
         return await AsyncShell.connect(
             url,
             ProviderShellCodec(session.provider_id, identifier, client.project),
-            label=f"job {shell_session.job_id} rank {shell_session.rank}",
+            job_id=shell_session.job_id,
+            rank=shell_session.rank,
             cols=cols,
             rows=rows,
             timeout=client.timeout,
@@ -268,7 +269,8 @@ class AsyncShells:
             return await AsyncShell.connect(
                 f"{base}/ucloud/shells/{quote(name, safe='')}/websocket",
                 TerminadoShellCodec(),
-                label=f"job {job_id} rank {rank}",
+                job_id=str(job_id),
+                rank=rank,
                 cols=cols,
                 rows=rows,
                 headers=client._exchange.websocket_headers(),

@@ -35,14 +35,16 @@ class AsyncShell:
         connection: WebSocketClientConnection,
         codec: ShellCodec,
         *,
-        label: str,
+        job_id: str,
+        rank: int,
         cols: int,
         rows: int,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._ws = connection
         self._codec = codec
-        self.label = label
+        self.job_id, self.rank = job_id, rank
+        self.label = f"job {job_id} rank {rank}"
         self.cols, self.rows = cols, rows
         self._on_close = on_close
         self._pending: deque[str] = deque()
@@ -58,7 +60,8 @@ class AsyncShell:
         url: str,
         codec: ShellCodec,
         *,
-        label: str,
+        job_id: str,
+        rank: int,
         cols: int = 80,
         rows: int = 24,
         headers: dict[str, str] | None = None,
@@ -76,16 +79,22 @@ class AsyncShell:
             )
         except (asyncio.TimeoutError, TimeoutError):
             raise UCloudTimeoutError(
-                f"{label}: no websocket handshake from {where} within {timeout:g} s"
+                f"no websocket handshake from {where} within {timeout:g} s",
+                job_id=job_id,
+                rank=rank,
             ) from None
         except (OSError, HTTPClientError, ValueError) as err:
             if isinstance(err, HTTPClientError) and err.code == 599 and "Timeout" in str(err):
                 raise UCloudTimeoutError(
-                    f"{label}: no websocket handshake from {where} within {timeout:g} s"
+                    f"no websocket handshake from {where} within {timeout:g} s",
+                    job_id=job_id,
+                    rank=rank,
                 ) from None
             detail = redact(str(err) or type(err).__name__, [*(secrets or []), url])
-            raise UCloudConnectionError(f"{label}: cannot open {where}: {detail}") from None
-        shell = cls(ws, codec, label=label, cols=cols, rows=rows, on_close=on_close)
+            raise UCloudConnectionError(
+                f"cannot open {where}: {detail}", job_id=job_id, rank=rank
+            ) from None
+        shell = cls(ws, codec, job_id=job_id, rank=rank, cols=cols, rows=rows, on_close=on_close)
         try:
             await shell._handshake(timeout)
         except BaseException:
@@ -100,7 +109,9 @@ class AsyncShell:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise UCloudTimeoutError(f"{self.label}: the shell was not ready in {timeout:g} s")
+                raise UCloudTimeoutError(
+                    f"the shell was not ready in {timeout:g} s", job_id=self.job_id, rank=self.rank
+                )
             frame = await self._recv(remaining)
             if frame is not None:
                 for event in self._codec.decode(frame):
@@ -155,7 +166,9 @@ class AsyncShell:
     def _closed_error(self, what: str) -> ShellClosedError:
         why = self.close_reason or "closed"
         message = f": {self.close_message}" if self.close_message else ""
-        return ShellClosedError(f"{self.label}: {what}: the shell is closed ({why}{message})")
+        return ShellClosedError(
+            f"{what}: the shell is closed ({why}{message})", job_id=self.job_id, rank=self.rank
+        )
 
     @property
     def close_code(self) -> int | None:
@@ -206,7 +219,9 @@ class AsyncShell:
         try:
             return await self._run(command, timeout)
         except ShellClosedError as err:
-            raise ShellClosedError(f"{err} while running {command!r}") from None
+            raise ShellClosedError(
+                f"{err.why} while running {command!r}", job_id=self.job_id, rank=self.rank
+            ) from None
 
     async def _run(self, command: str, timeout: float) -> CommandResult:
         runner = CommandRun(command)
@@ -218,7 +233,9 @@ class AsyncShell:
                 with contextlib.suppress(UCloudError):
                     await self.send("\x03")
                 raise UCloudTimeoutError(
-                    f"{self.label}: {command!r} did not finish within {timeout:g} s"
+                    f"{command!r} did not finish within {timeout:g} s",
+                    job_id=self.job_id,
+                    rank=self.rank,
                 )
             runner.feed(await self.read(remaining))
         return runner.result

@@ -50,7 +50,8 @@ class Shell:
         connection: ClientConnection,
         codec: ShellCodec,
         *,
-        label: str,
+        job_id: str,
+        rank: int,
         cols: int,
         rows: int,
         secrets: list[str],
@@ -58,7 +59,8 @@ class Shell:
     ) -> None:
         self._ws = connection
         self._codec = codec
-        self.label = label
+        self.job_id, self.rank = job_id, rank
+        self.label = f"job {job_id} rank {rank}"
         self.cols, self.rows = cols, rows
         self._secrets = secrets
         self._on_close = on_close
@@ -73,7 +75,8 @@ class Shell:
         url: str,
         codec: ShellCodec,
         *,
-        label: str,
+        job_id: str,
+        rank: int,
         cols: int = 80,
         rows: int = 24,
         headers: dict[str, str] | None = None,
@@ -97,13 +100,24 @@ class Shell:
             )
         except TimeoutError:
             raise UCloudTimeoutError(
-                f"{label}: no websocket handshake from {where} within {timeout:g} s"
+                f"no websocket handshake from {where} within {timeout:g} s",
+                job_id=job_id,
+                rank=rank,
             ) from None
         except (OSError, InvalidHandshake, InvalidURI) as err:
             detail = redact(str(err) or type(err).__name__, [*secrets, url])
-            raise UCloudConnectionError(f"{label}: cannot open {where}: {detail}") from None
+            raise UCloudConnectionError(
+                f"cannot open {where}: {detail}", job_id=job_id, rank=rank
+            ) from None
         shell = cls(
-            ws, codec, label=label, cols=cols, rows=rows, secrets=secrets, on_close=on_close
+            ws,
+            codec,
+            job_id=job_id,
+            rank=rank,
+            cols=cols,
+            rows=rows,
+            secrets=secrets,
+            on_close=on_close,
         )
         try:
             shell._handshake(timeout)
@@ -119,7 +133,9 @@ class Shell:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise UCloudTimeoutError(f"{self.label}: the shell was not ready in {timeout:g} s")
+                raise UCloudTimeoutError(
+                    f"the shell was not ready in {timeout:g} s", job_id=self.job_id, rank=self.rank
+                )
             frame = self._recv(remaining)
             for event in self._codec.decode(frame) if frame is not None else []:
                 if isinstance(event, Ready):
@@ -171,7 +187,9 @@ class Shell:
     def _closed_error(self, what: str) -> ShellClosedError:
         why = self.close_reason or "closed"
         message = f": {self.close_message}" if self.close_message else ""
-        return ShellClosedError(f"{self.label}: {what}: the shell is closed ({why}{message})")
+        return ShellClosedError(
+            f"{what}: the shell is closed ({why}{message})", job_id=self.job_id, rank=self.rank
+        )
 
     # --- public API -----------------------------------------------------------------------
 
@@ -224,7 +242,9 @@ class Shell:
         try:
             return self._run(command, timeout)
         except ShellClosedError as err:
-            raise ShellClosedError(f"{err} while running {command!r}") from None
+            raise ShellClosedError(
+                f"{err.why} while running {command!r}", job_id=self.job_id, rank=self.rank
+            ) from None
 
     def _run(self, command: str, timeout: float) -> CommandResult:
         runner = CommandRun(command)
@@ -235,7 +255,9 @@ class Shell:
             if remaining <= 0:
                 self._interrupt()
                 raise UCloudTimeoutError(
-                    f"{self.label}: {command!r} did not finish within {timeout:g} s"
+                    f"{command!r} did not finish within {timeout:g} s",
+                    job_id=self.job_id,
+                    rank=self.rank,
                 )
             runner.feed(self.read(remaining))
         return runner.result

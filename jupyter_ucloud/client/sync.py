@@ -332,11 +332,11 @@ class Shells:
             session.provider_domain, session.provider_id, identifier, client.user or ""
         )
         codec = ProviderShellCodec(session.provider_id, identifier, client.project)
-        label = f"job {shell_session.job_id} rank {shell_session.rank}"
         return Shell.connect(
             url,
             codec,
-            label=label,
+            job_id=shell_session.job_id,
+            rank=shell_session.rank,
             cols=cols,
             rows=rows,
             timeout=client.timeout,
@@ -364,7 +364,8 @@ class Shells:
             return Shell.connect(
                 f"{base}/ucloud/shells/{quote(name, safe='')}/websocket",
                 TerminadoShellCodec(),
-                label=f"job {job_id} rank {rank}",
+                job_id=str(job_id),
+                rank=rank,
                 cols=cols,
                 rows=rows,
                 headers=headers,

@@ -45,7 +45,7 @@ class UCloud(ExtensionApp):
         help="Provider hosts the server may open shell websockets to, besides the UCloud host's "
         "own domain and its subdomains. Entries are host names; '*.example.org' allows subdomains.",
     ).tag(config=True)
-    applications = List(
+    applications: List[dict[str, Any]] = List(
         help="In remote mode, the applications offered by the start-job dialog: "
         "[{name, version, title, description}]. The embedded server lists its own."
     ).tag(config=True)
@@ -132,5 +132,5 @@ class UCloud(ExtensionApp):
         await self.upstream.close()
 
     def current_activity(self) -> list[dict[str, Any]] | None:
-        shells = self.shell_manager.list_all()
+        shells = self.shell_manager.shells()
         return [{"shell": shell.name, "clients": len(shell.clients)} for shell in shells] or None

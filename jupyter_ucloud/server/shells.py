@@ -462,10 +462,7 @@ class ShellManager:
     def get(self, name: str) -> Shell | None:
         return self._shells.get(name)
 
-    def list(self) -> list[Shell]:
-        return list(self._shells.values())
-
-    def list_all(self) -> list[Shell]:
+    def shells(self) -> list[Shell]:
         return list(self._shells.values())
 
     async def open(
@@ -479,7 +476,7 @@ class ShellManager:
     ) -> Shell:
         """Open a shell into ``rank`` of ``job_id`` for ``owner`` (raises ShellError)."""
         self.start()
-        open_now = sum(1 for s in self.list() if s.state != "ended")
+        open_now = sum(1 for s in self.shells() if s.state != "ended")
         if open_now + self._opening >= self.max_shells_per_user:
             raise ShellError(
                 429,

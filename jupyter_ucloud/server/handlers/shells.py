@@ -31,7 +31,7 @@ class ShellsHandler(UCloudAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json([shell.model() for shell in self.shells.list()])
+        self.write_json([shell.model() for shell in self.shells.shells()])
 
     @web.authenticated
     @authorized

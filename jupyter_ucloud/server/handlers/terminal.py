@@ -74,7 +74,7 @@ class TerminalWebSocketHandler(
                     f"since={self._since} is outside this shell's output (0-{shell.buffer.end}).",
                 )
         self._shell = shell
-        await ensure_async(super().get(name, *args, **kwargs))
+        await super().get(name, *args, **kwargs)  # type: ignore[misc]
 
     async def open(self, name: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().open(name, *args, **kwargs)

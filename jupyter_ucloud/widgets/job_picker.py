@@ -5,6 +5,7 @@
 application, name, replicas, time allocation). :attr:`JobPicker.value` is the chosen job id and
 :attr:`JobPicker.rank` the chosen rank; observe them with ``picker.observe(callback, "value")``.
 
+The list holds the newest ``items_per_page`` jobs (100 by default), running ones first.
 Refreshing: the list is reloaded after every action and by the Refresh button. For a live view
 call :meth:`JobPicker.start_polling`: a daemon thread in the kernel reloads the list every few
 seconds, so cells keep running meanwhile; :meth:`JobPicker.stop_polling` (or ``close()``) ends it.

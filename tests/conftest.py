@@ -17,6 +17,18 @@ import pytest
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
+def isolated_shell_env(data_dir: Path) -> dict[str, str]:
+    """The environment for servers whose login shells the tests drive.
+
+    HOME points at an empty directory so `bash --login` reads no dotfiles of the machine: they
+    make prompts unpredictable, and some (pyenv's `rehash`) take a lock that a shell killed at
+    the wrong moment leaves behind, hanging every later shell.
+    """
+    home = data_dir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "HOME": str(home)}
+
+
 @dataclass
 class LocalServerProcess:
     """`jupyter ucloud local` running as a child process on a random loopback port."""
@@ -37,15 +49,30 @@ class LocalServerProcess:
         ready = self.data_dir / "ready.json"
         ready.unlink(missing_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "jupyter_ucloud", "local", "--port", "0",
-                "--data-dir", str(self.data_dir), "--ready-file", str(ready)]
+        args = [
+            sys.executable,
+            "-m",
+            "jupyter_ucloud",
+            "local",
+            "--port",
+            "0",
+            "--data-dir",
+            str(self.data_dir),
+            "--ready-file",
+            str(ready),
+        ]
         if self.config_file is not None:
             args += ["--config", str(self.config_file)]
         args += self.extra_args
         self.log_file = self.data_dir / "server.log"
         log = self.log_file.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=isolated_shell_env(self.data_dir),
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if ready.exists():

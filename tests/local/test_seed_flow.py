@@ -74,3 +74,7 @@ def test_seed_flow_terminal_session(api: Api, local_server, shells: list[ShellSo
     assert api.wait_for_state(job_id, "SUCCESS").state.value == "SUCCESS"
     shell.wait_closed()
     wait_no_processes(local_server.data_dir, job_id)
+    # Neither the session identifier nor the access token ever reaches the log.
+    log = local_server.log_file.read_text()
+    assert identifier not in log
+    assert api.token not in log

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 
+import psutil
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from jupyter_ucloud.protocol import OpenSessionWithProvider
+from jupyter_ucloud.protocol import OpenSessionWithProvider, provider_websocket_url
 
 from .conftest import (
     Api,
     ShellSocket,
+    api_for,
     job_processes,
     strip_terminal_codes,
     terminal_spec,
@@ -210,10 +212,10 @@ def test_oversized_frame_closes(api: Api, running_job: str) -> None:
     shell.wait_closed()
 
 
-def test_initialize_timeout(fresh_local_server) -> None:
+def test_initialize_timeout_and_unused_session_expiry(fresh_local_server) -> None:
     fresh_local_server.stop()
     config = fresh_local_server.data_dir / "fast.json"
-    config.write_text(json.dumps({"session_init_timeout": 1.0}))
+    config.write_text(json.dumps({"session_init_timeout": 1.0, "session_unused_ttl": 1.0}))
     fresh_local_server.config_file = config
     fresh_local_server.start()
     url = fresh_local_server.url.replace("http", "ws") + "/ucloud/local/websocket"
@@ -222,6 +224,101 @@ def test_initialize_timeout(fresh_local_server) -> None:
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=10)
         assert 0.5 < time.monotonic() - started < 5
+
+    api = api_for(fresh_local_server)
+    (job_id,) = api.create(terminal_spec())
+    api.wait_for_state(job_id, "RUNNING")
+    session = api.open_shell_session(job_id)
+    time.sleep(1.5)  # never claimed: the identifier expires
+    late = ShellSocket(session)
+    late.send(
+        {
+            "type": "initialize",
+            "sessionIdentifier": session.session.session_identifier,
+            "cols": 80,
+            "rows": 24,
+        }
+    )
+    late.wait_closed()
+    fresh = ShellSocket(api.open_shell_session(job_id))
+    fresh.initialize()
+    fresh.close()
+    api.terminate(job_id)
+
+
+def test_backpressure_stops_reading_the_pty(api: Api, running_job: str, local_server) -> None:
+    session = api.open_shell_session(running_job)
+    # A client that reads nothing: websockets stops reading the socket once 2 frames queue up.
+    url = provider_websocket_url(
+        session.provider_domain, "local", session.session.session_identifier, "user"
+    )
+    slow = connect(url, open_timeout=10, close_timeout=1, max_queue=2, max_size=None)
+    try:
+        slow.send(
+            json.dumps(
+                {
+                    "call": "x",
+                    "streamId": "0",
+                    "payload": {
+                        "type": "initialize",
+                        "sessionIdentifier": session.session.session_identifier,
+                        "cols": 80,
+                        "rows": 24,
+                    },
+                }
+            )
+        )
+        slow.send(
+            json.dumps(
+                {
+                    "call": "x",
+                    "streamId": "1",
+                    "payload": {
+                        "type": "input",
+                        "data": "yes 0123456789abcdefghijklmnopqrstuvwxyz\n",
+                    },
+                }
+            )
+        )
+        server = psutil.Process(local_server.proc.pid)
+        deadline = time.monotonic() + 10
+        flood = []
+        while not flood and time.monotonic() < deadline:
+            flood = [
+                p for p in job_processes(local_server.data_dir, running_job) if p.name() == "yes"
+            ]
+            time.sleep(0.05)
+        assert flood, "yes did not start"
+        time.sleep(1.0)  # let every buffer on the way fill up
+        rss_before = server.memory_info().rss
+        cpu_before = sum(flood[0].cpu_times()[:2])
+        time.sleep(2.0)
+        cpu_used = sum(flood[0].cpu_times()[:2]) - cpu_before
+        rss_growth = server.memory_info().rss - rss_before
+        # Blocked on a full terminal, yes burns (almost) no CPU, and the server holds no backlog.
+        assert cpu_used < 0.3, cpu_used
+        assert rss_growth < 8 * 1024 * 1024, rss_growth
+        assert flood[0].status() in (psutil.STATUS_SLEEPING, psutil.STATUS_DISK_SLEEP)
+    finally:
+        slow.close()
+    # Closing the socket ends the shell and its flood.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _named(
+        job_processes(local_server.data_dir, running_job), "yes"
+    ):
+        time.sleep(0.05)
+    assert not _named(job_processes(local_server.data_dir, running_job), "yes")
+
+
+def _named(processes: list[psutil.Process], name: str) -> list[psutil.Process]:
+    found = []
+    for process in processes:
+        try:
+            if process.name() == name:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
 
 
 def test_job_end_closes_socket_and_kills_shell(api: Api, local_server, shells) -> None:

@@ -221,9 +221,10 @@ class ProcessBackend:
                 if run.allocation_ms is not None and run.outcome is None:
                     timeout = max(0.0, run.started + run.allocation_ms / 1000 - loop.time())
                 run.deadline_changed.clear()
-                changed = asyncio.ensure_future(run.deadline_changed.wait())
+                changed: asyncio.Future[Any] = asyncio.ensure_future(run.deadline_changed.wait())
+                waiting: set[asyncio.Future[Any]] = {all_exited, changed}
                 done, _ = await asyncio.wait(
-                    {all_exited, changed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
                 changed.cancel()
                 if not done and run.outcome is None:

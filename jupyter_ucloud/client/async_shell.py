@@ -103,8 +103,8 @@ class AsyncShell:
         return shell
 
     async def _handshake(self, timeout: float) -> None:
-        for frame in self._codec.opening_frames(self.cols, self.rows):
-            await self._send_frame(frame)
+        for opening in self._codec.opening_frames(self.cols, self.rows):
+            await self._send_frame(opening)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

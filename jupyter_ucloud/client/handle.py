@@ -27,10 +27,8 @@ class JobHandle:
 
     def __init__(self, client: UCloud, job: str | Job) -> None:
         self._client = client
-        if isinstance(job, Job):
-            self.id, self._job = job.id, job
-        else:
-            self.id, self._job = str(job), None
+        self._job: Job | None = job if isinstance(job, Job) else None
+        self.id = job.id if isinstance(job, Job) else str(job)
 
     @property
     def job(self) -> Job:

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
@@ -33,7 +34,9 @@ ws_logger.setLevel(logging.INFO)
 
 MAX_FRAME = 16 * 1024 * 1024
 # websockets >= 17 warns unless a directly used connect() says legacy=True (older: no such flag).
-_LEGACY = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
+_LEGACY: dict[str, Any] = (
+    {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
+)
 
 
 def describe_ws_url(url: str) -> str:
@@ -127,8 +130,8 @@ class Shell:
         return shell
 
     def _handshake(self, timeout: float) -> None:
-        for frame in self._codec.opening_frames(self.cols, self.rows):
-            self._send_frame(frame)
+        for opening in self._codec.opening_frames(self.cols, self.rows):
+            self._send_frame(opening)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

@@ -107,46 +107,54 @@ def _mark(ok: bool) -> str:
     return "ok" if ok else "MISS"
 
 
+#: The baseline each path is held to: the stock terminal, except Slurm's against plain srun.
+BASELINES = {"slurm": "srun"}
+NOT_COMPARED = {"stock", "srun"}
+
+
+def _ratio_row(r: PathResult, base: PathResult) -> list[str]:
+    cells = [f"{r.name} vs {base.name}"]
+    if r.echo and base.echo:
+        ratio = r.echo.p50 / base.echo.p50
+        cells.append(f"{ratio:.2f}x {_mark(ratio <= ECHO_P50_RATIO_MAX)}")
+    else:
+        cells.append("-")
+    if r.bulk and base.bulk:
+        ratio = r.bulk.mb_per_s / base.bulk.mb_per_s
+        cells.append(f"{ratio:.2f}x {_mark(ratio >= THROUGHPUT_RATIO_MIN)}")
+    else:
+        cells.append("-")
+    growth = [p.flood_growth for p in r.processes.values() if p.flood_growth is not None]
+    if growth:
+        worst = max(growth) / MB
+        cells.append(f"{worst:.1f} MB {_mark(worst < FLOOD_GROWTH_MAX_MB)}")
+    else:
+        cells.append("-")
+    if r.flood:
+        seconds = r.flood.ctrl_c_seconds
+        cells.append(f"{seconds:.2f} s {_mark(seconds < CTRL_C_MAX_S)}")
+    else:
+        cells.append("-")
+    return cells
+
+
 def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
-    stock = next((r for r in results if r.name == "stock" and r.status != "skipped"), None)
-    if stock is None:
-        return None
+    measured = {r.name: r for r in results if r.status != "skipped"}
     header = [
-        "path vs stock",
+        "path vs baseline",
         f"echo p50 ratio (<= {ECHO_P50_RATIO_MAX:g}x)",
         f"throughput ratio (>= {THROUGHPUT_RATIO_MIN:g}x)",
         f"flood RSS growth (< {FLOOD_GROWTH_MAX_MB:g} MB)",
         f"Ctrl-C (< {CTRL_C_MAX_S:g} s)",
     ]
     rows = []
-    for r in results:
-        if r.status == "skipped" or r.name == "stock":
+    for r in measured.values():
+        base = measured.get(BASELINES.get(r.name, "stock"))
+        if r.name in NOT_COMPARED or base is None:
             continue
-        cells = [r.name]
-        if r.echo and stock.echo:
-            ratio = r.echo.p50 / stock.echo.p50
-            cells.append(f"{ratio:.2f}x {_mark(ratio <= ECHO_P50_RATIO_MAX)}")
-        else:
-            cells.append("-")
-        if r.bulk and stock.bulk:
-            ratio = r.bulk.mb_per_s / stock.bulk.mb_per_s
-            cells.append(f"{ratio:.2f}x {_mark(ratio >= THROUGHPUT_RATIO_MIN)}")
-        else:
-            cells.append("-")
-        growth = [p.flood_growth for p in r.processes.values() if p.flood_growth is not None]
-        if growth:
-            worst = max(growth) / MB
-            cells.append(f"{worst:.1f} MB {_mark(worst < FLOOD_GROWTH_MAX_MB)}")
-        else:
-            cells.append("-")
-        if r.flood:
-            cells.append(
-                f"{r.flood.ctrl_c_seconds:.2f} s {_mark(r.flood.ctrl_c_seconds < CTRL_C_MAX_S)}"
-            )
-        else:
-            cells.append("-")
-        rows.append(cells)
-    if stock.flood:
+        rows.append(_ratio_row(r, base))
+    stock = measured.get("stock")
+    if stock is not None and stock.flood:
         growth = [p.flood_growth for p in stock.processes.values() if p.flood_growth is not None]
         rows.append(
             [
@@ -157,7 +165,7 @@ def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
                 f"{stock.flood.ctrl_c_seconds:.2f} s",
             ]
         )
-    return render(rows, header, markdown)
+    return render(rows, header, markdown) if rows else None
 
 
 def not_run(results: Sequence[PathResult]) -> str:

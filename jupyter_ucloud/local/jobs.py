@@ -69,6 +69,12 @@ _SORTS = {
 }
 
 
+MAX_INT64 = 2**63 - 1
+MAX_FILTER_IDS = 1000
+#: Longest time allocation accepted (a year), which keeps every timestamp within int64.
+MAX_ALLOCATION_MS = 366 * 24 * 3600 * 1000
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -152,6 +158,12 @@ class JobService:
 
     @staticmethod
     def _filters(request: JobFlags) -> BrowseFilters:
+        ids = [i.strip() for i in request.filter_ids.split(",")] if request.filter_ids else None
+        if ids is not None and len(ids) > MAX_FILTER_IDS:
+            raise ApiError.invalid_request()
+        for moment in (request.filter_created_after, request.filter_created_before):
+            if moment is not None and not -MAX_INT64 <= moment <= MAX_INT64:
+                raise ApiError.invalid_request()
         return BrowseFilters(
             state=request.filter_state,
             application=request.filter_application,
@@ -163,7 +175,7 @@ class JobService:
             hide_provider=request.hide_provider,
             created_after=request.filter_created_after,
             created_before=request.filter_created_before,
-            ids=[i.strip() for i in request.filter_ids.split(",")] if request.filter_ids else None,
+            ids=ids,
             labels=request.filter_labels,
         )
 
@@ -269,6 +281,8 @@ class JobService:
             allocation_ms = spec.time_allocation.to_ms()
             if allocation_ms <= 0:
                 raise ApiError(400, "Time allocated for job is too short")
+            if allocation_ms > MAX_ALLOCATION_MS:
+                raise ApiError(400, "Time allocated for job is too long (at most 366 days)")
         elif app.default_time_allocation_seconds is not None:
             allocation_ms = app.default_time_allocation_seconds * 1000
         if spec.ssh_enabled:
@@ -329,6 +343,8 @@ class JobService:
                 raise ApiError(400, f"The job has already ended ({job.state.value})")
             current = job.time_allocation_ms or 0
             new_allocation = current + requested
+            if new_allocation > MAX_ALLOCATION_MS:
+                raise ApiError(400, "Time allocated for job is too long (at most 366 days)")
             try:
                 await backend.extend(job, new_allocation)
             except BackendError as err:

@@ -127,9 +127,17 @@ def api_for(server: Any) -> Api:
     return Api(server.url, response.json()["accessToken"])
 
 
+def assert_log_clean(server: Any) -> None:
+    """No traceback and no 500 answer in the server's log."""
+    log = server.log_file.read_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert "] 500 " not in log, log[-3000:]
+
+
 @pytest.fixture
-def api(local_server: Any) -> Api:
-    return api_for(local_server)
+def api(local_server: Any) -> Iterator[Api]:
+    yield api_for(local_server)
+    assert_log_clean(local_server)
 
 
 class ShellSocket:

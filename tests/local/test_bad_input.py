@@ -119,3 +119,36 @@ def test_gzip_when_asked(api: Api) -> None:
     assert response.headers.get("Content-Encoding") == "gzip"
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     assert "productsByProvider" in response.json()
+
+
+def test_out_of_range_numbers(api: Api) -> None:
+    huge = 10**30
+    for spec in (
+        terminal_spec(timeAllocation={"hours": huge, "minutes": 0, "seconds": 0}),
+        terminal_spec(replicas=huge),
+        terminal_spec(timeAllocation={"hours": -1, "minutes": 0, "seconds": 0}),
+    ):
+        response = api.call("jobs.create", {"items": [spec]})
+        assert response.status_code == 400, response.text
+    for query in (
+        {"filterCreatedAfter": str(huge)},
+        {"filterIds": ",".join(["1"] * 1500)},
+        {"next": str(huge)},
+    ):
+        response = api.call("jobs.browse", query=query)
+        assert response.status_code == 400, query
+    (job_id,) = api.create(terminal_spec("compute-multi"))
+    for requested in (
+        {"hours": huge, "minutes": 0, "seconds": 0},
+        {"hours": 0, "minutes": 0, "seconds": -5},
+    ):
+        response = api.call(
+            "jobs.extend", {"items": [{"jobId": job_id, "requestedTime": requested}]}
+        )
+        assert response.status_code == 400
+    response = api.call(
+        "jobs.openInteractiveSession",
+        {"items": [{"id": job_id, "rank": huge, "sessionType": "SHELL"}]},
+    )
+    assert response.status_code == 400
+    api.terminate(job_id)

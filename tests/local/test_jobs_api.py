@@ -319,3 +319,12 @@ def test_browse_pagination_and_filters(fresh_local_server) -> None:
     assert [j["id"] for j in rest["items"]] == sorted(all_ids, key=int)[4:]
     assert rest["next"] is None
     api.terminate(*running)
+
+
+def test_terminate_right_after_create(api: Api, local_server) -> None:
+    jobs = api.create(*[terminal_spec("compute-multi", replicas=4) for _ in range(3)])
+    api.terminate(*jobs)  # while ranks may still be starting
+    for job_id in jobs:
+        job = api.wait_for_state(job_id, "SUCCESS", "FAILURE")
+        assert job.state.value == "SUCCESS"
+        wait_no_processes(local_server.data_dir, job_id)

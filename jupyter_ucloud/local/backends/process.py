@@ -171,7 +171,10 @@ class ProcessBackend:
             self._runs.pop(job.id, None)
             return
         try:
-            await self._sink.post_update(job.id, JobState.RUNNING, "Your job is now running")
+            if run.outcome is None:
+                await self._sink.post_update(job.id, JobState.RUNNING, "Your job is now running")
+            else:  # terminated (or the server stopped) while the ranks were starting
+                await self._kill_groups(run, grace=0)
             exit_codes = await self._wait_for_ranks(run)
             state, why = run.outcome or self._outcome_of(exit_codes)
         finally:
@@ -191,6 +194,8 @@ class ProcessBackend:
         argv = app.argv(values)
         ranks_state: list[dict[str, Any]] = []
         for rank in range(job.replicas):
+            if run.outcome is not None:
+                break
             rank_dir = job.rank_dir(rank)
             rank_dir.mkdir(parents=True, exist_ok=True)
             log_path = job.work_dir / f"rank-{rank}.log"

@@ -75,6 +75,11 @@ export function registerWidgets(
       this.listenTo(this.model, 'change', () => this._update());
     }
 
+    /** ipywidgets' own version reads a `description` this widget does not have. */
+    override updateTooltip(): void {
+      this._update();
+    }
+
     private _update(): void {
       if (!this._button) {
         return;
@@ -136,6 +141,9 @@ export function registerWidgets(
   class InlineTerminalView extends DOMWidgetView {
     override render(): void {
       this.el.classList.add('jp-UCloud-inlineTerminal');
+      // The layout model owns `this.el`'s size; the terminal lives in a host of our own.
+      this._host.className = 'jp-UCloud-inlineTerminal-host';
+      this.el.appendChild(this._host);
       this._resize();
       this.listenTo(this.model, 'change:rows', () => this._resize());
       this.listenTo(this.model, 'change:shell_name', () => void this._attach());
@@ -154,7 +162,7 @@ export function registerWidgets(
 
     private _resize(): void {
       const rows = Math.max(2, Number(this.model.get('rows') ?? 16));
-      this.el.style.height = `${rows * ROW_PX + 8}px`;
+      this._host.style.height = `${rows * ROW_PX + 8}px`;
       this._fit();
     }
 
@@ -179,10 +187,10 @@ export function registerWidgets(
 
     private async _attach(): Promise<void> {
       this._detach();
-      this.el.textContent = '';
+      this._host.textContent = '';
       const name = String(this.model.get('shell_name') ?? '');
       if (!name) {
-        this.el.textContent = 'No shell to show.';
+        this._host.textContent = 'No shell to show.';
         return;
       }
       let shell;
@@ -210,7 +218,7 @@ export function registerWidgets(
       terminal.addClass('jp-UCloud-inlineTerminal-xterm');
       this._terminal = terminal;
       this.el.dataset.ucloudShell = name;
-      Widget.attach(terminal, this.el);
+      Widget.attach(terminal, this._host);
       await terminal.ready;
       this._fit();
     }
@@ -219,10 +227,11 @@ export function registerWidgets(
       const note = document.createElement('div');
       note.className = 'jp-UCloud-error';
       note.textContent = text;
-      this.el.appendChild(note);
+      this._host.appendChild(note);
       this.send({ event: 'error', message: text });
     }
 
+    private _host = document.createElement('div');
     private _terminal: Terminal | null = null;
     private _onWindowResize: (() => void) | null = null;
   }

@@ -178,7 +178,7 @@ def browser_skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabProcess]:
     reason = browser_skip_reason()
     if reason:

@@ -149,11 +149,11 @@ async def run_slurm(
             stderr=asyncio.subprocess.PIPE,
             env=dict(env) if env is not None else None,
         )
-    except OSError as err:
-        raise SlurmCommandError(command, None, f"cannot run {command}: {err.strerror}") from err
+    except OSError as exc:
+        raise SlurmCommandError(command, None, f"cannot run {command}: {exc.strerror}") from exc
     data = input_text.encode() if input_text is not None else None
     try:
-        out, err = await asyncio.wait_for(process.communicate(data), timeout)
+        out, errout = await asyncio.wait_for(process.communicate(data), timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
@@ -165,7 +165,7 @@ async def run_slurm(
         ) from exc
     stdout = out.decode(errors="replace")
     if process.returncode != 0:
-        message = err.decode(errors="replace").strip() or stdout.strip()
+        message = errout.decode(errors="replace").strip() or stdout.strip()
         raise SlurmCommandError(command, process.returncode, message)
     return stdout
 

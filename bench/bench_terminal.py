@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from termbench.paths import ALL_PATHS, make_paths
-from termbench.report import full_report
+from termbench.report import full_report, misses
 from termbench.results import Sizes, run_path
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
 
@@ -39,6 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keystrokes", type=int, help="timed keystrokes (default 500)")
     parser.add_argument("--flood-seconds", type=float, help="seconds of `yes` (default 10)")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 also when a target is missed or output after Ctrl-C is lost",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--keep", action="store_true", help="keep the servers' scratch dirs (logs) in /tmp"
@@ -88,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     print(full_report(results, args.markdown))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
-    return 1 if any(r.status == "error" for r in results) else 0
+    if any(r.status == "error" for r in results):
+        return 1
+    if args.strict and (missed := misses(results)):
+        print("\n--strict: " + "; ".join(missed))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

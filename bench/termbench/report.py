@@ -138,15 +138,8 @@ def _ratio_row(r: PathResult, base: PathResult) -> list[str]:
     return cells
 
 
-def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
+def _ratio_rows(results: Sequence[PathResult]) -> list[list[str]]:
     measured = {r.name: r for r in results if r.status != "skipped"}
-    header = [
-        "path vs baseline",
-        f"echo p50 ratio (<= {ECHO_P50_RATIO_MAX:g}x)",
-        f"throughput ratio (>= {THROUGHPUT_RATIO_MIN:g}x)",
-        f"flood RSS growth (< {FLOOD_GROWTH_MAX_MB:g} MB)",
-        f"Ctrl-C (< {CTRL_C_MAX_S:g} s)",
-    ]
     rows = []
     for r in measured.values():
         base = measured.get(BASELINES.get(r.name, "stock"))
@@ -165,7 +158,35 @@ def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
                 f"{stock.flood.ctrl_c_seconds:.2f} s",
             ]
         )
+    return rows
+
+
+def ratio_table(results: Sequence[PathResult], markdown: bool) -> str | None:
+    header = [
+        "path vs baseline",
+        f"echo p50 ratio (<= {ECHO_P50_RATIO_MAX:g}x)",
+        f"throughput ratio (>= {THROUGHPUT_RATIO_MIN:g}x)",
+        f"flood RSS growth (< {FLOOD_GROWTH_MAX_MB:g} MB)",
+        f"Ctrl-C (< {CTRL_C_MAX_S:g} s)",
+    ]
+    rows = _ratio_rows(results)
     return render(rows, header, markdown) if rows else None
+
+
+def misses(results: Sequence[PathResult]) -> list[str]:
+    """Targets missed and output lost, one line each (for `--strict`)."""
+    out = [
+        f"{row[0]}: {cell}"
+        for row in _ratio_rows(results)
+        for cell in row[1:]
+        if cell.endswith("MISS")
+    ]
+    out += [
+        f"{r.name}: output after Ctrl-C lost"
+        for r in results
+        if r.flood is not None and r.flood.followup_chars < FOLLOWUP_CHARS
+    ]
+    return out
 
 
 def not_run(results: Sequence[PathResult]) -> str:

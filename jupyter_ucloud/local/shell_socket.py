@@ -80,6 +80,7 @@ class ProviderShellSocket(WebSocketHandler):
         return True
 
     def open(self, *args: str) -> None:
+        self.set_nodelay(True)  # keystroke echoes must not wait for Nagle + delayed ACKs
         self.server.shell_sockets.add(self)
         hint = self.get_query_argument("usernameHint", default=None)
         if hint:

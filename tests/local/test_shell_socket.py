@@ -358,3 +358,21 @@ def test_shell_refused_for_ended_job_and_other_session_types(api: Api, local_ser
     )
     assert response.status_code == 400
     assert "ended" in response.json()["why"]
+
+
+def test_keystroke_echo_is_immediate(api: Api, running_job: str, shells) -> None:
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.initialize()
+    shell.input("cat\n")
+    shell.read_until("cat\r\n")
+    latencies = []
+    for _ in range(21):
+        started = time.monotonic()
+        shell.input("k")
+        while shell.recv().payload.type != "data":
+            pass
+        latencies.append(time.monotonic() - started)
+    # Small frames are not held back by Nagle's algorithm (40 ms with delayed ACKs).
+    assert sorted(latencies)[10] < 0.02, latencies
+    shell.input("\x03")

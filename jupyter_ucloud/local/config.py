@@ -215,8 +215,10 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> L
             raise ConfigError(f"cannot read config file {path}: {err.strerror}") from err
         try:
             if path.suffix.lower() == ".toml":
-                import tomllib
-
+                try:
+                    import tomllib
+                except ImportError as err:  # Python 3.10
+                    raise ConfigError("TOML config files need Python 3.11; use JSON") from err
                 data = tomllib.loads(text)
             else:
                 data = json.loads(text)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from jupyter_server_process import JupyterServerProcess, SharedServer
+
+from tests.notebooks.jupyter_server_process import JupyterServerProcess, SharedServer
 
 
 @pytest.fixture(scope="session")

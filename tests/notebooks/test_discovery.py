@@ -8,9 +8,10 @@ from pathlib import Path
 import nbformat
 import requests
 from jupyter_client import BlockingKernelClient
-from jupyter_server_process import JupyterServerProcess, clean_env
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.notebooks.jupyter_server_process import JupyterServerProcess, clean_env
 
 
 def run_cell(source: str, env: dict[str, str], workdir: Path) -> nbformat.NotebookNode:

@@ -10,8 +10,9 @@ from typing import Any
 import nbformat
 import pytest
 import requests
-from jupyter_server_process import JupyterServerProcess
 from nbclient import NotebookClient
+
+from tests.notebooks.jupyter_server_process import JupyterServerProcess
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "getting-started.ipynb"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
-
-from jupyter_server_process import JupyterServerProcess, SharedServer
+from tests.notebooks.jupyter_server_process import JupyterServerProcess, SharedServer
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +27,7 @@ def uc(ucloud_jupyter_server: JupyterServerProcess):
 
 @pytest.fixture
 def unused_port() -> int:
-    from jupyter_server_process import free_port
+    from tests.notebooks.jupyter_server_process import free_port
 
     return free_port()
 

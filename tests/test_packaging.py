@@ -96,3 +96,60 @@ def test_browser_check_passes(tmp_path: Path, local_server) -> None:
     assert "jupyter_ucloud" in output, output[-4000:]
     assert "Exiting normally" in output, output[-4000:]
     assert not re.search(r"\[(E|C) [^\]]*\].*ucloud", output, re.IGNORECASE), output[-4000:]
+
+
+@pytest.mark.timeout(600)
+def test_wheel_installed_without_nodejs_passes_browser_check(tmp_path: Path, local_server) -> None:
+    """The wheel carries the prebuilt labextension: a fresh environment with no Node.js on PATH
+    installs it and JupyterLab starts with both extensions."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "jupyter_ucloud" / "labextension" / "package.json").exists():
+        pytest.skip("the labextension is not built in this checkout (./dev install builds it)")
+    env = isolated_env(tmp_path)
+    dist = tmp_path / "dist"
+    # Built from the tree whose labextension is already built: the hook skips the npm build.
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            str(root),
+        ],
+        env,
+        timeout=300,
+    )
+    wheel = next(dist.glob("jupyter_ucloud-*.whl"))
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], env)
+    no_node = {**env, "PATH": str(venv / "bin")}
+    run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+        no_node,
+        timeout=400,
+    )
+    listing = run([str(venv / "bin" / "jupyter"), "labextension", "list"], no_node)
+    assert re.search(r"jupyter-ucloud v0\.1\.0 enabled\s+OK", listing), listing
+    credentials = tmp_path / "refresh-token"
+    credentials.write_text(local_server.refresh_token)
+    credentials.chmod(0o600)
+    (tmp_path / "config" / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {"allow_root": True},
+                "UCloud": {"host": local_server.url, "credentials_file": str(credentials)},
+            }
+        )
+    )
+    output = run(
+        [str(venv / "bin" / "python"), "-m", "jupyterlab.browser_check", "--no-browser-test"],
+        no_node,
+        timeout=100,
+    )
+    assert "Exiting normally" in output, output[-4000:]
+    assert not re.search(r"\[(E|C) [^\]]*\].*ucloud", output, re.IGNORECASE), output[-4000:]

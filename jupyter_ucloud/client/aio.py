@@ -224,8 +224,15 @@ class AsyncShells:
         self._client = client
 
     async def open(
-        self, session: OpenSessionWithProvider, cols: int = 80, rows: int = 24
+        self,
+        session: OpenSessionWithProvider,
+        cols: int = 80,
+        rows: int = 24,
+        *,
+        ping_interval: float | None = None,
     ) -> AsyncShell:
+        """Connect to the provider's shell websocket. ``ping_interval`` (s): see
+        ``AsyncShell.connect`` (a provider that stops answering pings is taken as gone)."""
         shell_session = session.session
         identifier = getattr(shell_session, "session_identifier", None)
         if getattr(shell_session, "type", None) != "shell" or not identifier:
@@ -246,6 +253,7 @@ class AsyncShells:
             rows=rows,
             timeout=client.timeout,
             secrets=[identifier, *client.secrets()],
+            ping_interval=ping_interval,
         )
 
     async def open_job(

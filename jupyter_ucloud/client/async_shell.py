@@ -68,14 +68,29 @@ class AsyncShell:
         timeout: float = 30.0,
         secrets: list[str] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
     ) -> AsyncShell:
+        """Connect and initialize.
+
+        ``ping_interval`` (seconds; ``None``/0: no pings) sends websocket pings; a peer that has
+        not answered one within ``ping_timeout`` (default: the interval) is treated as gone: the
+        connection is closed (tornado waits up to 5 s more for the close handshake) and reads
+        end with ``ShellClosedError``, ``close_code`` ``None``.
+        """
         where = describe_ws_url(url)
         request = HTTPRequest(
             url, headers=headers or {}, connect_timeout=timeout, request_timeout=timeout
         )
         try:
             ws = await asyncio.wait_for(
-                websocket_connect(request, max_message_size=MAX_FRAME), timeout
+                websocket_connect(
+                    request,
+                    max_message_size=MAX_FRAME,
+                    ping_interval=ping_interval or None,
+                    ping_timeout=(ping_timeout or None) if ping_interval else None,
+                ),
+                timeout,
             )
         except (asyncio.TimeoutError, TimeoutError):
             raise UCloudTimeoutError(

@@ -279,7 +279,12 @@ class Upstream:
         ping_interval: float,
         timeout: float,
     ) -> ProviderLegAdapter:
-        """Check the job, open an interactive SHELL session and connect to the provider."""
+        """Check the job, open an interactive SHELL session and connect to the provider.
+
+        The provider connection is pinged every ``ping_interval`` seconds (0: never); one that
+        stops answering ends with a close that is not clean, which the shell reports as
+        ``provider-lost`` while the job runs.
+        """
         client = await self.client()
         try:
             job = await client.jobs.retrieve(job_id)
@@ -319,7 +324,8 @@ class Upstream:
             )
         try:
             shell = await asyncio.wait_for(
-                client.shells.open(session, cols=cols, rows=rows), timeout + 5
+                client.shells.open(session, cols=cols, rows=rows, ping_interval=ping_interval),
+                timeout + 5,
             )
         except asyncio.TimeoutError:
             raise ShellError(

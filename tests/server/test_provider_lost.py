@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
+import time
 from typing import Any
 
 import pytest
 
 from .conftest import Api
+
+PING_INTERVAL = 0.5
 
 
 @pytest.fixture
@@ -16,6 +21,7 @@ def ucloud_config(fresh_local_server: Any) -> dict[str, Any]:
         "host": fresh_local_server.url,
         "credentials_file": str(fresh_local_server.data_dir / "refresh_token"),
         "request_timeout": 3.0,
+        "ping_interval": PING_INTERVAL,
     }
 
 
@@ -36,3 +42,39 @@ async def test_provider_gone_says_provider_lost(api: Api, connect, fresh_local_s
     status, error = await api.error("POST", "shells", body={"jobId": job_id, "rank": 0})
     assert status == 503
     assert "unreachable" in error["message"]
+
+
+async def test_provider_that_stops_answering_pings_is_lost(
+    api: Api, connect, fresh_local_server
+) -> None:
+    """A frozen provider keeps its TCP connection open; only the pings notice it is gone."""
+    job_id = await api.start_job()
+    shell = await api.open_shell(job_id)
+    term = await connect(shell["name"])
+    # A live provider answers the pings: several intervals pass and the shell is still open.
+    await asyncio.sleep(4 * PING_INTERVAL)
+    await term.run("echo alive-$((5+6))")
+    await term.wait_for_text("alive-11")
+    assert (await api.call("GET", "shells", shell["name"]))["state"] == "open"
+
+    pid = fresh_local_server.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        # ping + timeout (2 x 0.5 s) + tornado's 5 s close handshake + a 2 s job-state check
+        await term.until_closed(timeout=20)
+        took = time.monotonic() - frozen_at
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert term.frames[-1][:2] == ["disconnect", "provider-lost"], term.frames[-3:]
+    assert term.ws.close_code == 4002
+    assert took < 12, f"a frozen provider took {took:.1f} s to be noticed"
+
+    # The provider is back and the job never stopped: a replacement shell works.
+    await api.wait_state(job_id, "RUNNING")
+    again = await api.open_shell(job_id, replaces=shell["name"])
+    assert again["replaces"] == shell["name"]
+    term2 = await connect(again["name"])
+    await term2.run("echo back-$((6+7))")
+    await term2.wait_for_text("back-13")
+    term2.close()

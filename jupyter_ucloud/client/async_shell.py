@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from .errors import (
@@ -53,6 +54,37 @@ class AsyncShell:
         self.closed = False
         self.close_reason: str | None = None
         self.close_message: str | None = None
+        self._pong = asyncio.Event()
+        self._pinger: asyncio.Task[None] | None = None
+        self._ping_lost = False
+
+    def _keep_alive(self, interval: float, timeout: float) -> None:
+        """Ping the peer every ``interval`` s; drop the connection if a pong takes longer than
+        ``timeout`` s. (Not tornado's own pings: on a timeout tornado sends a *normal* close,
+        code 1000, which the peer echoes, so a lost peer would look like one that closed.)"""
+        self._ws.on_pong = lambda data: self._pong.set()  # type: ignore[method-assign]
+        self._pinger = asyncio.ensure_future(self._run_pings(interval, timeout))
+
+    async def _run_pings(self, interval: float, timeout: float) -> None:
+        while not self.closed:
+            await asyncio.sleep(interval)
+            self._pong.clear()
+            try:
+                self._ws.ping()
+            except (WebSocketClosedError, StreamClosedError):
+                return
+            try:
+                await asyncio.wait_for(self._pong.wait(), timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                if self.closed:
+                    return
+                self._ping_lost = True
+                self._mark_closed("no answer to pings", f"no pong within {timeout:g} s")
+                # A peer that does not answer pings will not answer a close handshake either.
+                protocol = self._ws.protocol
+                if protocol is not None and protocol.stream is not None:
+                    protocol.stream.close()
+                return
 
     @classmethod
     async def connect(
@@ -73,10 +105,10 @@ class AsyncShell:
     ) -> AsyncShell:
         """Connect and initialize.
 
-        ``ping_interval`` (seconds; ``None``/0: no pings) sends websocket pings; a peer that has
-        not answered one within ``ping_timeout`` (default: the interval) is treated as gone: the
-        connection is closed (tornado waits up to 5 s more for the close handshake) and reads
-        end with ``ShellClosedError``, ``close_code`` ``None``.
+        ``ping_interval`` (seconds; ``None``/0: no pings) sends a websocket ping that often; a
+        peer that has not answered one within ``ping_timeout`` (default: the interval) is taken
+        as gone: the connection is dropped at once and reads end with ``ShellClosedError``
+        (``close_reason`` "no answer to pings", ``close_code`` ``None``).
         """
         where = describe_ws_url(url)
         request = HTTPRequest(
@@ -84,13 +116,7 @@ class AsyncShell:
         )
         try:
             ws = await asyncio.wait_for(
-                websocket_connect(
-                    request,
-                    max_message_size=MAX_FRAME,
-                    ping_interval=ping_interval or None,
-                    ping_timeout=(ping_timeout or None) if ping_interval else None,
-                ),
-                timeout,
+                websocket_connect(request, max_message_size=MAX_FRAME), timeout
             )
         except (asyncio.TimeoutError, TimeoutError):
             raise UCloudTimeoutError(
@@ -110,6 +136,8 @@ class AsyncShell:
                 f"cannot open {where}: {detail}", job_id=job_id, rank=rank
             ) from None
         shell = cls(ws, codec, job_id=job_id, rank=rank, cols=cols, rows=rows, on_close=on_close)
+        if ping_interval:
+            shell._keep_alive(ping_interval, ping_timeout or ping_interval)
         try:
             await shell._handshake(timeout)
         except BaseException:
@@ -187,8 +215,9 @@ class AsyncShell:
 
     @property
     def close_code(self) -> int | None:
-        """The websocket close code, once closed by the other end."""
-        return self._ws.close_code
+        """The websocket close code, once closed by the other end (``None``: no close frame,
+        or the peer stopped answering pings)."""
+        return None if self._ping_lost else self._ws.close_code
 
     async def send(self, text: str) -> None:
         await self._send_frame(self._codec.input_frame(text))
@@ -257,6 +286,8 @@ class AsyncShell:
 
     async def close(self) -> None:
         self._mark_closed("closed", "")
+        if self._pinger is not None and not self._pinger.done():
+            self._pinger.cancel()
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
         self._ws.close()

@@ -43,6 +43,29 @@ Replays (a new client, or ``?since=N``) send the held output after ``N`` with te
 
 Resizes: the shell takes the smallest rows and columns any attached client asked for (as
 terminado does); a client leaving can make the shell larger again.
+
+How a shell ends
+----------------
+
+When the provider leg closes on its own, the clients are told why with
+``["disconnect", reason, message]``, decided in this order:
+
+1. ``job-ended`` (close 4001) if the job is in a final state, with UCloud's web client wording
+   ("The job has completed." / "has failed." / "has expired."). The job state is asked first,
+   and for up to 2 s while it still says RUNNING: a provider closes the shells of an ending job
+   before UCloud's job state is final.
+2. ``shell-exited`` (close 1000, "The shell has exited.") if the provider closed normally (close
+   code 1000) and the job still runs: the user typed ``exit``. The embedded provider closes
+   with 1000 when the shell process ends.
+3. ``provider-lost`` (close 4002) otherwise: an abnormal close (1006, no close frame), a ping
+   that went unanswered (``c.UCloud.ping_interval``; the provider leg is pinged too), or an
+   error, while the job runs or UCloud cannot be asked.
+
+The ambiguity: a real UCloud integration module (Go, gorilla/websocket) may end a shell whose
+process exited by dropping the connection without a close frame, which is indistinguishable from
+a lost provider; such a shell reports ``provider-lost``, whose message invites the user to open a
+new shell - the right action in both cases. A job that ended is never misreported, because the
+job state is checked before the close code.
 """
 
 from __future__ import annotations

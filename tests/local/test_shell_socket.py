@@ -98,6 +98,8 @@ def test_shell_exit_closes_socket(api: Api, running_job: str, shells, local_serv
     shell.initialize()
     shell.input("exit\n")
     shell.wait_closed()
+    # A normal close: clients tell "the shell exited" from "the provider was lost" by it.
+    assert (shell.ws.close_code, shell.ws.close_reason) == (1000, "shell exited")
     # The job itself goes on.
     assert api.retrieve(running_job).state.value == "RUNNING"
 

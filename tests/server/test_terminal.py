@@ -168,6 +168,28 @@ async def test_job_end_says_so_and_closes_with_4001(api: Api, connect) -> None:
     assert late.frames[-1] == ["disconnect", "job-ended", "The job has completed."]
 
 
+async def test_exit_says_shell_exited_and_the_job_goes_on(api: Api, connect) -> None:
+    shell = await new_shell(api)
+    term = await connect(shell["name"])
+    await term.run("echo before-exit-$((4*4))")
+    await term.wait_for_text("before-exit-16")
+    await term.run("exit")
+    await term.until_closed(timeout=20)
+    assert term.frames[-1] == ["disconnect", "shell-exited", "The shell has exited."]
+    assert term.ws.close_code == 1000
+    model = await api.call("GET", "shells", shell["name"])
+    assert (model["state"], model["reason"]) == ("ended", "shell-exited")
+    job = await api.call("GET", "api", "jobs", "retrieve", id=shell["job"])
+    assert job["status"]["state"] == "RUNNING"
+    # A new shell into the same job works.
+    again = await api.open_shell(shell["job"])
+    term2 = await connect(again["name"])
+    await term2.run("echo after-exit-$((5*5))")
+    await term2.wait_for_text("after-exit-25")
+    term2.close()
+    await api.terminate(shell["job"])
+
+
 def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 

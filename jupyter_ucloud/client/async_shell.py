@@ -135,6 +135,10 @@ class AsyncShell:
             raise UCloudConnectionError(
                 f"cannot open {where}: {detail}", job_id=job_id, rank=rank
             ) from None
+        # Keystroke echoes must not wait for Nagle + delayed ACKs. (tornado's HTTP client sets
+        # this on its streams already; set here so that nothing depends on that.)
+        if ws.protocol is not None:
+            ws.protocol.set_nodelay(True)
         shell = cls(ws, codec, job_id=job_id, rank=rank, cols=cols, rows=rows, on_close=on_close)
         if ping_interval:
             shell._keep_alive(ping_interval, ping_timeout or ping_interval)

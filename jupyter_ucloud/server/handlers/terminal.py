@@ -78,6 +78,7 @@ class TerminalWebSocketHandler(
 
     async def open(self, name: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().open(name, *args, **kwargs)
+        self.set_nodelay(True)  # keystroke echoes must not wait for Nagle + delayed ACKs
         shell = self._shell
         assert shell is not None
         client, start = shell.attach(self, self._since)

@@ -168,7 +168,13 @@ class AsyncShell:
                         return
                     self._apply(event)
             if self.closed:
-                raise self._closed_error("the shell closed before it was ready")
+                # The close reason is the provider's word for why (e.g. the job is queued).
+                why = self.close_message or self.close_reason or "closed"
+                raise ShellClosedError(
+                    f"the shell closed before it was ready: {why}",
+                    job_id=self.job_id,
+                    rank=self.rank,
+                )
 
     async def _send_frame(self, frame: str) -> None:
         if self.closed:

@@ -8,6 +8,23 @@ Before initialize every other frame is ignored; a non-JSON frame closes the sock
 frames are ignored; no initialize within ``session_init_timeout`` (30 s) closes it; so does an
 unknown, expired or already used session. The socket closes when the shell exits or the job ends.
 
+Close codes: 1000 with reason "shell exited" when the shell process ends (clients tell this from a
+lost provider by it), 1000 "job <state>" when the job ends, 1001 when the server stops, 1008 for
+protocol and session problems.
+
+A job that is not running yet (``IN_QUEUE``, ``SUSPENDED``): the socket answers ``initialize`` at
+once and prints ``Waiting for job <id> to start...`` with the job's latest status (e.g. the Slurm
+queue reason) as terminal output, then opens the shell when the job runs - as UCloud's own
+container integration prints "A terminal is being prepared for you..." while a pod starts. Input
+typed meanwhile is kept (up to 64 KiB) and resizes apply. It gives up after ``QUEUE_WAIT_LIMIT``
+(5 minutes, as UCloud) or when the job ends, saying so. Clients therefore never time out on a
+queued job, and a user sees why nothing happens yet.
+
+A shell that cannot be opened (``Backend.open_shell`` raises ``BackendError``, e.g. Slurm's "the
+job is still waiting in the Slurm queue (Resources)", or an ``OSError``): the reason is sent as
+one ``data`` line (what UCloud's web client and a terminal show) and the socket closes with it as
+the close reason (at most 120 bytes; code 1000 for refusals, 1011 for server-side errors).
+
 Flow control: the PTY is read only after the previous ``data`` frame was written to the socket,
 and each read coalesces what is available (up to 64 KiB) into one frame.
 """
@@ -52,7 +69,16 @@ log = logging.getLogger("jupyter_ucloud.local")
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
 QUEUE_WAIT_STEP = 0.1
+QUEUE_WAIT_LIMIT = 300.0
+TYPEAHEAD_LIMIT = 65536
+CLOSE_REASON_BYTES = 120
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to fit a websocket close reason (at most 120 UTF-8 bytes, whole characters)."""
+    return text.encode("utf-8")[:CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
 def _frame(payload: Any, stream_id: str) -> str:
@@ -73,6 +99,10 @@ class ProviderShellSocket(WebSocketHandler):
         self._unsubscribe: Any = None
         self._username_hint: str | None = None
         self._closed = False
+        self._waiting = False  # initialize answered, waiting for the job to run
+        self._typeahead: list[bytes] = []
+        self._typeahead_bytes = 0
+        self._size = (80, 24)  # (cols, rows) asked for while waiting
 
     def check_origin(self, origin: str) -> bool:
         # As UCloud's IM: the session identifier inside the first frame is the credential,
@@ -114,7 +144,10 @@ class ProviderShellSocket(WebSocketHandler):
             return  # anything else that does not parse is ignored, as unknown types are
         payload = envelope.payload
         if self._shell is None:
-            if isinstance(payload, ShellInitialize) and not self._initializing:
+            if self._waiting:
+                self._while_waiting(payload)
+                await self._send(_frame(ShellAck(), envelope.stream_id))
+            elif isinstance(payload, ShellInitialize) and not self._initializing:
                 await self._start(payload, envelope.stream_id, envelope.bearer)
             return  # before initialize everything else is ignored
         shell = self._shell
@@ -142,17 +175,33 @@ class ProviderShellSocket(WebSocketHandler):
             if who is not None and who.username != session.username:
                 self._close(CLOSE_POLICY, "bad session")
                 return
-        job = await self._running_job(session.job_id)
-        if job is None or self._closed:
-            self._close(CLOSE_NORMAL, "job is not running")
+        self._size = (request.cols, request.rows)
+        job = self.server.jobs.get_job(session.job_id)
+        if job is None or job.state.is_final:
+            state = job.state.value if job is not None else "gone"
+            await self._refuse(f"The job has ended ({state}); no shell can be opened.", stream_id)
             return
+        answered = False
+        if job.state is not JobState.RUNNING:
+            if self._init_timer is not None:
+                self._init_timer.cancel()
+            await self._send(_frame(ShellInitialized(), stream_id))
+            answered = True
+            job = await self._wait_until_running(job, stream_id)
+            if job is None:
+                return  # said why and closed
+        cols, rows = self._size
         try:
-            shell = await self.server.backend.open_shell(
-                job, session.rank, request.cols, request.rows
-            )
+            shell = await self.server.backend.open_shell(job, session.rank, cols, rows)
         except BackendError as err:
             log.info("shell websocket: cannot open a shell for job %s: %s", job.id, err.why)
-            self._close(CLOSE_NORMAL, "cannot open shell")
+            code = CLOSE_INTERNAL_ERROR if err.status >= 500 else CLOSE_NORMAL
+            await self._refuse(f"Cannot open a shell: {err.why}", stream_id, code)
+            return
+        except OSError as err:
+            log.warning("shell websocket: cannot open a shell for job %s: %s", job.id, err)
+            why = f"Cannot open a shell: {err.strerror or err}"
+            await self._refuse(why, stream_id, CLOSE_INTERNAL_ERROR)
             return
         if self._closed:
             await shell.terminate()
@@ -165,24 +214,67 @@ class ProviderShellSocket(WebSocketHandler):
         if current is None or current.state.is_final:
             self._close(CLOSE_NORMAL, "job ended")
             return
-        await self._send(_frame(ShellInitialized(), stream_id))
+        if not answered:
+            await self._send(_frame(ShellInitialized(), stream_id))
+        for data in self._typeahead:
+            shell.write(data)
+        self._typeahead.clear()
         self._pump = asyncio.create_task(self._pump_output(shell, stream_id))
         log.info("shell opened on job %s rank %d", job.id, session.rank)
 
-    async def _running_job(self, job_id: str) -> JobRecord | None:
-        """The job once RUNNING (waiting while it is queued, within the init timeout)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.server.config.session_init_timeout
-        while not self._closed:
-            job = self.server.jobs.get_job(job_id)
-            if job is None or job.state.is_final:
-                return None
-            if job.state is JobState.RUNNING:
-                return job
-            if loop.time() > deadline:
-                return None
-            await asyncio.sleep(QUEUE_WAIT_STEP)
-        return None
+    def _while_waiting(self, payload: Any) -> None:
+        """Input and resizes that arrive while the job is still queued."""
+        if isinstance(payload, ShellInput):
+            data = payload.data.encode("utf-8", "replace")
+            if self._typeahead_bytes + len(data) <= TYPEAHEAD_LIMIT:
+                self._typeahead.append(data)
+                self._typeahead_bytes += len(data)
+        elif isinstance(payload, (ShellResize, ShellInitialize)):
+            self._size = (payload.cols, payload.rows)
+
+    async def _wait_until_running(self, job: JobRecord, stream_id: str) -> JobRecord | None:
+        """Say that the shell waits for ``job``, and wait until it runs (``None``: it will not;
+        the client was told why and the socket is closed)."""
+        self._waiting = True
+        try:
+            status = self._latest_status(job.id)
+            detail = f" ({status})" if status else ""
+            line = f"Waiting for job {job.id} to start: it is {job.state.value}{detail}...\r\n"
+            await self._send(_frame(ShellData(data=line), stream_id))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + QUEUE_WAIT_LIMIT
+            while not self._closed:
+                current = self.server.jobs.get_job(job.id)
+                if current is None or current.state.is_final:
+                    state = current.state.value if current is not None else "gone"
+                    await self._refuse(f"The job ended before it started ({state}).", stream_id)
+                    return None
+                if current.state is JobState.RUNNING:
+                    return current
+                if loop.time() > deadline:
+                    minutes = QUEUE_WAIT_LIMIT / 60
+                    await self._refuse(
+                        f"Job {job.id} has not started within {minutes:g} minutes; "
+                        "open a shell again once it is running.",
+                        stream_id,
+                    )
+                    return None
+                await asyncio.sleep(QUEUE_WAIT_STEP)
+            return None
+        finally:
+            self._waiting = False
+
+    def _latest_status(self, job_id: str) -> str:
+        updates = self.server.jobs.store.updates(job_id)
+        for update in reversed(updates):
+            if update.status:
+                return update.status
+        return ""
+
+    async def _refuse(self, why: str, stream_id: str, code: int = CLOSE_NORMAL) -> None:
+        """Tell the client why there is no shell (a line of output) and close with the reason."""
+        await self._send(_frame(ShellData(data=f"\r\n{why}\r\n"), stream_id))
+        self._close(code, close_reason(why))
 
     async def _pump_output(self, shell: PtyProcess, stream_id: str) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

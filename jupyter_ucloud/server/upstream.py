@@ -331,8 +331,12 @@ class Upstream:
             raise ShellError(
                 504, f"The provider did not open the shell within {timeout:g} s."
             ) from None
-        except ShellClosedError:
-            raise ShellError(502, "The provider closed the shell before it was ready.") from None
+        except ShellClosedError as err:
+            prefix = "the shell closed before it was ready: "
+            why = redact(err.why.removeprefix(prefix), self.secrets())
+            raise ShellError(
+                502, f"The provider closed the shell before it was ready: {why}"
+            ) from None
         except UCloudError as err:
             raise self._error(err) from None
         return ProviderLegAdapter(shell)

@@ -10,6 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from jupyter_ucloud.local.shell_socket import close_reason
 from jupyter_ucloud.protocol import OpenSessionWithProvider, provider_websocket_url
 
 from .conftest import (
@@ -378,3 +379,47 @@ def test_keystroke_echo_is_immediate(api: Api, running_job: str, shells) -> None
     # Small frames are not held back by Nagle's algorithm (40 ms with delayed ACKs).
     assert sorted(latencies)[10] < 0.02, latencies
     shell.input("\x03")
+
+
+def test_shell_that_cannot_be_opened_says_why(api: Api, running_job: str, local_server) -> None:
+    """The backend fails to start the shell: the reason comes as output and as the close reason."""
+    rank_dir = local_server.data_dir / "jobs" / running_job / "rank-0"
+    moved = rank_dir.with_name("rank-0.moved")
+    rank_dir.rename(moved)
+    rank_dir.write_text("not a directory\n")  # the shell's working directory cannot be made
+    try:
+        shell = ShellSocket(api.open_shell_session(running_job))
+        shell.send(
+            {
+                "type": "initialize",
+                "sessionIdentifier": shell.session.session.session_identifier,
+                "cols": 80,
+                "rows": 24,
+            }
+        )
+        frame = shell.recv()
+        assert frame.payload.type == "data", frame
+        assert "Cannot open a shell: File exists" in frame.payload.data
+        shell.wait_closed()
+        assert shell.ws.close_code == 1011
+        assert shell.ws.close_reason == "Cannot open a shell: File exists"
+    finally:
+        rank_dir.unlink()
+        moved.rename(rank_dir)
+    # Nothing broke: the next shell opens.
+    again = ShellSocket(api.open_shell_session(running_job))
+    again.initialize()
+    again.input("echo fine-$((2+3))\n")
+    again.read_until("fine-5")
+    again.close()
+
+
+def test_close_reasons_fit_a_close_frame() -> None:
+    why = "The job is still waiting in the Slurm queue (Resources); a shell can be opened " + (
+        "\u00e6" * 100
+    )
+    cut = close_reason(why)
+    assert len(cut.encode()) <= 120
+    assert why.startswith(cut)
+    assert cut.endswith("\u00e6")  # a two-byte character is never split
+    assert close_reason("short") == "short"

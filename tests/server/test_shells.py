@@ -141,3 +141,22 @@ async def test_a_new_shell_can_replace_an_old_one(api: Api, connect) -> None:
     )
     assert status == 404
     await api.terminate(job_id)
+
+
+async def test_provider_refusal_reaches_the_caller(api: Api, local_server) -> None:
+    """The provider cannot start the shell: POST answers 502 with the provider's reason."""
+    job_id = await api.start_job()
+    rank_dir = local_server.data_dir / "jobs" / job_id / "rank-0"
+    moved = rank_dir.with_name("rank-0.moved")
+    rank_dir.rename(moved)
+    rank_dir.write_text("not a directory\n")
+    try:
+        status, error = await api.error("POST", "shells", body={"jobId": job_id, "rank": 0})
+    finally:
+        rank_dir.unlink()
+        moved.rename(rank_dir)
+    assert status == 502
+    assert error["message"] == (
+        "The provider closed the shell before it was ready: Cannot open a shell: File exists"
+    )
+    await api.terminate(job_id)

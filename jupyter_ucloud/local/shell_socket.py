@@ -99,7 +99,9 @@ class ProviderShellSocket(WebSocketHandler):
         self._unsubscribe: Any = None
         self._username_hint: str | None = None
         self._closed = False
-        self._waiting = False  # initialize answered, waiting for the job to run
+        self._answered = False  # the initialize answer was sent
+        self._deferred_acks: list[str] = []
+        self._starter: asyncio.Task[None] | None = None
         self._typeahead: list[bytes] = []
         self._typeahead_bytes = 0
         self._size = (80, 24)  # (cols, rows) asked for while waiting
@@ -144,11 +146,20 @@ class ProviderShellSocket(WebSocketHandler):
             return  # anything else that does not parse is ignored, as unknown types are
         payload = envelope.payload
         if self._shell is None:
-            if self._waiting:
-                self._while_waiting(payload)
-                await self._send(_frame(ShellAck(), envelope.stream_id))
-            elif isinstance(payload, ShellInitialize) and not self._initializing:
-                await self._start(payload, envelope.stream_id, envelope.bearer)
+            if self._initializing:
+                # The shell is being opened (or the job is queued): keep what was typed, follow
+                # resizes; acknowledge once the initialize answer is out.
+                self._while_starting(payload)
+                if self._answered:
+                    await self._send(_frame(ShellAck(), envelope.stream_id))
+                else:
+                    self._deferred_acks.append(envelope.stream_id)
+            elif isinstance(payload, ShellInitialize):
+                # Opened in a task: tornado delivers the next frame only once on_message returns.
+                self._initializing = True
+                self._starter = asyncio.create_task(
+                    self._start_safely(payload, envelope.stream_id, envelope.bearer)
+                )
             return  # before initialize everything else is ignored
         shell = self._shell
         if isinstance(payload, ShellInput):
@@ -158,8 +169,23 @@ class ProviderShellSocket(WebSocketHandler):
             shell.resize(payload.cols, payload.rows)
         await self._send(_frame(ShellAck(), envelope.stream_id))
 
+    async def _start_safely(
+        self, request: ShellInitialize, stream_id: str, bearer: str | None
+    ) -> None:
+        try:
+            await self._start(request, stream_id, bearer)
+        except Exception:
+            log.exception("shell websocket: opening the shell failed")
+            self._close(CLOSE_INTERNAL_ERROR, "internal error")
+
+    async def _answer_initialize(self, stream_id: str) -> None:
+        await self._send(_frame(ShellInitialized(), stream_id))
+        self._answered = True
+        acks, self._deferred_acks = self._deferred_acks, []
+        for ack_stream in acks:
+            await self._send(_frame(ShellAck(), ack_stream))
+
     async def _start(self, request: ShellInitialize, stream_id: str, bearer: str | None) -> None:
-        self._initializing = True
         session = self.server.sessions.claim(request.session_identifier)
         if session is None:
             log.info("shell websocket: bad session")
@@ -181,12 +207,10 @@ class ProviderShellSocket(WebSocketHandler):
             state = job.state.value if job is not None else "gone"
             await self._refuse(f"The job has ended ({state}); no shell can be opened.", stream_id)
             return
-        answered = False
         if job.state is not JobState.RUNNING:
             if self._init_timer is not None:
                 self._init_timer.cancel()
-            await self._send(_frame(ShellInitialized(), stream_id))
-            answered = True
+            await self._answer_initialize(stream_id)
             job = await self._wait_until_running(job, stream_id)
             if job is None:
                 return  # said why and closed
@@ -207,6 +231,8 @@ class ProviderShellSocket(WebSocketHandler):
             await shell.terminate()
             return
         self._shell = shell
+        if self._size != (cols, rows):  # resized while the shell was starting
+            shell.resize(*self._size)
         if self._init_timer is not None:
             self._init_timer.cancel()
         self._unsubscribe = self.server.jobs.on_job_end(job.id, self._job_ended)
@@ -214,16 +240,17 @@ class ProviderShellSocket(WebSocketHandler):
         if current is None or current.state.is_final:
             self._close(CLOSE_NORMAL, "job ended")
             return
-        if not answered:
-            await self._send(_frame(ShellInitialized(), stream_id))
-        for data in self._typeahead:
-            shell.write(data)
-        self._typeahead.clear()
+        if not self._answered:
+            await self._answer_initialize(stream_id)
+        if self._typeahead:
+            shell.write(b"".join(self._typeahead))
+            self._typeahead.clear()
+            await shell.drain()
         self._pump = asyncio.create_task(self._pump_output(shell, stream_id))
         log.info("shell opened on job %s rank %d", job.id, session.rank)
 
-    def _while_waiting(self, payload: Any) -> None:
-        """Input and resizes that arrive while the job is still queued."""
+    def _while_starting(self, payload: Any) -> None:
+        """Input and resizes that arrive while the shell starts or the job is still queued."""
         if isinstance(payload, ShellInput):
             data = payload.data.encode("utf-8", "replace")
             if self._typeahead_bytes + len(data) <= TYPEAHEAD_LIMIT:
@@ -235,34 +262,30 @@ class ProviderShellSocket(WebSocketHandler):
     async def _wait_until_running(self, job: JobRecord, stream_id: str) -> JobRecord | None:
         """Say that the shell waits for ``job``, and wait until it runs (``None``: it will not;
         the client was told why and the socket is closed)."""
-        self._waiting = True
-        try:
-            status = self._latest_status(job.id)
-            detail = f" ({status})" if status else ""
-            line = f"Waiting for job {job.id} to start: it is {job.state.value}{detail}...\r\n"
-            await self._send(_frame(ShellData(data=line), stream_id))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + QUEUE_WAIT_LIMIT
-            while not self._closed:
-                current = self.server.jobs.get_job(job.id)
-                if current is None or current.state.is_final:
-                    state = current.state.value if current is not None else "gone"
-                    await self._refuse(f"The job ended before it started ({state}).", stream_id)
-                    return None
-                if current.state is JobState.RUNNING:
-                    return current
-                if loop.time() > deadline:
-                    minutes = QUEUE_WAIT_LIMIT / 60
-                    await self._refuse(
-                        f"Job {job.id} has not started within {minutes:g} minutes; "
-                        "open a shell again once it is running.",
-                        stream_id,
-                    )
-                    return None
-                await asyncio.sleep(QUEUE_WAIT_STEP)
-            return None
-        finally:
-            self._waiting = False
+        status = self._latest_status(job.id)
+        detail = f" ({status})" if status else ""
+        line = f"Waiting for job {job.id} to start: it is {job.state.value}{detail}...\r\n"
+        await self._send(_frame(ShellData(data=line), stream_id))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + QUEUE_WAIT_LIMIT
+        while not self._closed:
+            current = self.server.jobs.get_job(job.id)
+            if current is None or current.state.is_final:
+                state = current.state.value if current is not None else "gone"
+                await self._refuse(f"The job ended before it started ({state}).", stream_id)
+                return None
+            if current.state is JobState.RUNNING:
+                return current
+            if loop.time() > deadline:
+                minutes = QUEUE_WAIT_LIMIT / 60
+                await self._refuse(
+                    f"Job {job.id} has not started within {minutes:g} minutes; "
+                    "open a shell again once it is running.",
+                    stream_id,
+                )
+                return None
+            await asyncio.sleep(QUEUE_WAIT_STEP)
+        return None
 
     def _latest_status(self, job_id: str) -> str:
         updates = self.server.jobs.store.updates(job_id)

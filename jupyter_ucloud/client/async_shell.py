@@ -22,7 +22,16 @@ from .errors import (
     redact,
 )
 from .shell import MAX_FRAME, describe_ws_url
-from .shell_protocol import CommandResult, CommandRun, Ended, Output, Ready, ShellCodec
+from .shell_protocol import (
+    Acked,
+    CommandResult,
+    CommandRun,
+    Ended,
+    Event,
+    Output,
+    Ready,
+    ShellCodec,
+)
 
 __all__ = ["AsyncShell"]
 
@@ -57,6 +66,35 @@ class AsyncShell:
         self._pong = asyncio.Event()
         self._pinger: asyncio.Task[None] | None = None
         self._ping_lost = False
+        #: Characters of output received so far (``read`` hands them out in this order).
+        self.output_chars = 0
+        #: Whether the other end has acknowledged any input (UCloud providers do).
+        self.acks_seen = False
+        self._watched: int | None = None
+        self._watched_at: int | None = None
+
+    def watch_next_input(self) -> int | None:
+        """Remember where in the output the provider acknowledges the *next* ``send``.
+
+        Call it right before ``send``. Returns the request's stream id, or ``None`` when this
+        connection has no acks (terminado). See :meth:`ack_position`."""
+        stream = getattr(self._codec, "next_stream", None)
+        self._watched, self._watched_at = stream, None
+        return stream
+
+    def ack_position(self) -> int | None:
+        """``output_chars`` at the moment the watched input (or a later request) was
+        acknowledged; ``None`` while it has not been (or nothing is watched)."""
+        return self._watched_at
+
+    def _events(self, frame: str | bytes) -> list[Event]:
+        events = self._codec.events(frame)
+        if events and type(events[0]) is Acked:
+            self.acks_seen = True
+            watched = self._watched
+            if watched is not None and self._watched_at is None and events[0].stream >= watched:
+                self._watched_at = self.output_chars
+        return events
 
     def _keep_alive(self, interval: float, timeout: float) -> None:
         """Ping the peer every ``interval`` s; drop the connection if a pong takes longer than
@@ -161,7 +199,7 @@ class AsyncShell:
                 )
             frame = await self._recv(remaining)
             if frame is not None:
-                for event in self._codec.decode(frame):
+                for event in self._events(frame):
                     if isinstance(event, Ready):
                         for extra in self._codec.ready_frames(self.cols, self.rows):
                             await self._send_frame(extra)
@@ -204,9 +242,10 @@ class AsyncShell:
             )
         return frame
 
-    def _apply(self, event: Ready | Output | Ended) -> None:
-        if isinstance(event, Output):
+    def _apply(self, event: Event) -> None:
+        if type(event) is Output:
             self._pending.append(event.text)
+            self.output_chars += len(event.text)
         elif isinstance(event, Ended):
             self.close_reason, self.close_message = event.reason, event.message
 
@@ -247,13 +286,13 @@ class AsyncShell:
                 return ""
             frame = await self._recv(remaining)
             if frame is not None:
-                for event in self._codec.decode(frame):
+                for event in self._events(frame):
                     self._apply(event)
         while not self.closed:
             frame = await self._recv(0)
             if frame is None:
                 break
-            for event in self._codec.decode(frame):
+            for event in self._events(frame):
                 self._apply(event)
         text = "".join(self._pending)
         self._pending.clear()

@@ -28,6 +28,7 @@ from ..protocol import (
 )
 
 __all__ = [
+    "Acked",
     "CommandResult",
     "CommandRun",
     "Ended",
@@ -60,7 +61,15 @@ class Ended:
     message: str
 
 
-Event = Ready | Output | Ended
+@dataclass(frozen=True)
+class Acked:
+    """The provider acknowledged the request sent with stream id ``stream`` (``events()``
+    only: the embedded provider acks an ``input`` once it is written to the PTY)."""
+
+    stream: int
+
+
+Event = Ready | Output | Ended | Acked
 
 
 class ShellCodec(Protocol):
@@ -69,6 +78,10 @@ class ShellCodec(Protocol):
     def input_frame(self, text: str) -> str: ...
     def resize_frame(self, cols: int, rows: int) -> str: ...
     def decode(self, frame: str | bytes) -> list[Event]: ...
+    def events(self, frame: str | bytes) -> list[Event]: ...
+
+
+_ENVELOPE_KEYS = frozenset(("type", "payload", "streamId"))
 
 
 class ProviderShellCodec:
@@ -80,6 +93,11 @@ class ProviderShellCodec:
         self._project = project
         self._next_stream = 0
         self._initialize_stream: str | None = None
+
+    @property
+    def next_stream(self) -> int:
+        """The stream id the next request frame will carry."""
+        return self._next_stream
 
     def _envelope(self, payload: ShellInitialize | ShellInput | ShellResize) -> str:
         stream_id = str(self._next_stream)
@@ -100,16 +118,44 @@ class ProviderShellCodec:
         return []
 
     def input_frame(self, text: str) -> str:
-        return self._envelope(ShellInput(data=text))
+        # The hot path (one per keystroke): a plain dict, the same JSON as the model gives.
+        stream_id = str(self._next_stream)
+        self._next_stream += 1
+        envelope: dict[str, Any] = {
+            "call": self._call,
+            "streamId": stream_id,
+            "payload": {"type": "input", "data": text},
+        }
+        if self._project:
+            envelope["project"] = self._project
+        return json.dumps(envelope)
 
     def resize_frame(self, cols: int, rows: int) -> str:
         return self._envelope(ShellResize(cols=cols, rows=rows))
 
     def decode(self, frame: str | bytes) -> list[Event]:
         """Events of one provider frame. Acks, pings and frames we do not know are skipped."""
+        return [event for event in self.events(frame) if not isinstance(event, Acked)]
+
+    def events(self, frame: str | bytes) -> list[Event]:
+        """As ``decode``, with ``Acked`` for acks (whose stream id is a number)."""
         data = _json(frame)
-        if not isinstance(data, dict) or data.get("type") != "message":
+        if type(data) is not dict or data.get("type") != "message":
             return []
+        # The hot path - data, ack, initialize in exactly the shape the IM writes - is checked
+        # by hand; anything else goes through the models (same answers, slower).
+        payload = data.get("payload")
+        stream_id = data.get("streamId")
+        if type(payload) is dict and type(stream_id) is str and data.keys() <= _ENVELOPE_KEYS:
+            kind = payload.get("type")
+            if kind == "data" and len(payload) == 2:
+                text = payload.get("data")
+                if type(text) is str:
+                    return [Output(text)]
+            elif kind == "ack" and len(payload) == 1:
+                return _acked(stream_id)
+            elif kind == "initialize" and len(payload) == 1:
+                return [Ready()]
         try:
             envelope = ShellResponseEnvelope.model_validate(data)
         except ValidationError:
@@ -120,7 +166,13 @@ class ProviderShellCodec:
             return [Ready()]
         if isinstance(payload, ShellData):
             return [Output(payload.data)]
-        return []  # ack
+        return _acked(envelope.stream_id)
+
+
+def _acked(stream_id: str) -> list[Event]:
+    if 0 < len(stream_id) <= 18 and stream_id.isascii() and stream_id.isdigit():
+        return [Acked(int(stream_id))]
+    return []
 
 
 class TerminadoShellCodec:
@@ -152,6 +204,9 @@ class TerminadoShellCodec:
             message = str(args[1]) if len(args) > 1 and args[1] is not None else ""
             return [Ended(reason, message)]
         return []
+
+    def events(self, frame: str | bytes) -> list[Event]:
+        return self.decode(frame)  # terminado has no acks
 
 
 def _json(frame: str | bytes) -> Any:

@@ -28,11 +28,23 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per cl
   "output skipped" note and continues from the oldest output still held. Once it has caught up it
   paces again. Memory stays bounded: its pending frame plus the replay buffer.
 * Ctrl-C: input never waits for output (it has its own path and lock), so ``\\x03`` reaches the
-  PTY at once. What was already in flight towards the browser is then stale - the tty driver
-  itself discards pending output on an interrupt - so for ``INTERRUPT_FLUSH_SECONDS`` after an
-  interrupt character (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients skip to
-  the last ``INTERRUPT_TAIL_CHARS`` of output. The flood stops on screen as soon as the PTY
-  stops it.
+  PTY at once. The tty driver then discards the output still queued in the PTY; what was
+  already on its way to the browser (the provider's socket buffers, often megabytes of ``yes``)
+  is just as stale, so it is skipped too - and nothing else. After an interrupt character
+  (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients skip to the last
+  ``INTERRUPT_TAIL_CHARS`` of output until the *boundary* is known, the output position from
+  which everything is delivered in full:
+
+  - where the provider acknowledged that input (UCloud providers ``ack`` every ``input``; the
+    embedded one after writing it to the PTY, so output before the ack was produced before the
+    interrupt and output after it came after). Input typed next is acked later still, so
+    nothing it produces is ever skipped;
+  - with a provider that has not acked anything, where the output was when the client sent its
+    next input;
+  - in any case, where the output was ``INTERRUPT_FLUSH_SECONDS`` after the interrupt.
+
+  Clients then continue from ``INTERRUPT_TAIL_CHARS`` before the boundary (the last screenful
+  of the stale output, then the prompt). The flood stops on screen as soon as the PTY stops it.
 * Large pastes are sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes
   back instead of a write blocking anything (terminado #183).
 
@@ -161,6 +173,7 @@ class ShellClient:
     pacing: bool = True
     write_started: float | None = None
     size: tuple[int, int] | None = None  # (rows, cols)
+    skip_floor: int = 0  # after an interrupt: the stale output before this is not sent
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -204,7 +217,9 @@ class Shell:
         self._initial_size = size
         self._room = asyncio.Event()
         self._input_lock = asyncio.Lock()
-        self._interrupt_until = 0.0
+        self._skipping = False  # an interrupt was sent and its boundary is not known yet
+        self._skip_timer: asyncio.TimerHandle | None = None
+        self._acks = _ack_source(leg)
         self._pump: asyncio.Task[None] | None = None
         self._resize_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -233,6 +248,9 @@ class Shell:
     async def close(self, reason: str = "closed", message: str = "The shell was closed.") -> None:
         """End the shell and close the provider leg (the job keeps running)."""
         self._closing = True
+        if self._skip_timer is not None:
+            self._skip_timer.cancel()
+            self._skip_timer = None
         self._end(reason, message)
         if self._pump is not None and not self._pump.done():
             self._pump.cancel()
@@ -261,8 +279,12 @@ class Shell:
                 await self._wait_for_room()
                 text = await self._leg.read()
                 if text:
+                    if not text.isascii():
+                        text = _encodable(text)
                     self.buffer.append(text)
                     self.last_activity = _now_ms()
+                    if self._skipping:
+                        self._check_interrupt_acked()
                     for client in self.clients:
                         client.wake.set()
         except asyncio.CancelledError:
@@ -307,7 +329,7 @@ class Shell:
     async def _wait_for_room(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if loop.time() < self._interrupt_until:
+            if self._skipping:
                 return
             end = self.buffer.end
             behind = [c for c in self.clients if c.pacing and end - c.cursor > FLOW_WINDOW]
@@ -361,10 +383,9 @@ class Shell:
         try:
             while True:
                 end = self.buffer.end
-                if (
-                    loop.time() < self._interrupt_until
-                    and end - client.cursor > INTERRUPT_TAIL_CHARS
-                ):
+                if client.cursor < client.skip_floor:
+                    client.cursor = client.skip_floor
+                if self._skipping and end - client.cursor > INTERRUPT_TAIL_CHARS:
                     client.cursor = end - INTERRUPT_TAIL_CHARS
                 if client.cursor >= end:
                     if self.state == "ended":
@@ -385,7 +406,9 @@ class Shell:
                 else:
                     frame_end = first + len(text)
                 client.write_started = loop.time()
-                await client.sink.send_frame(json.dumps(["stdout", prefix + text, frame_end]))
+                await client.sink.send_frame(
+                    json.dumps(["stdout", prefix + text, frame_end], ensure_ascii=False)
+                )
                 client.write_started = None
                 client.cursor = frame_end
                 self._room.set()
@@ -408,15 +431,57 @@ class Shell:
         """Send input to the shell, in pieces, in order."""
         if self.state != "open":
             return
-        if any(char in text for char in INTERRUPT_CHARS):
-            self._interrupt_until = asyncio.get_running_loop().time() + INTERRUPT_FLUSH_SECONDS
-            self._room.set()
-            for client in self.clients:
-                client.wake.set()
+        interrupt = any(char in text for char in INTERRUPT_CHARS)
+        if interrupt:
+            self._start_skip()
+        elif self._skipping and (self._acks is None or not self._acks.acks_seen):
+            self._end_skip(self.buffer.end)  # no acks to place the boundary: it is here
         self.last_activity = _now_ms()
         async with self._input_lock:
+            last = max(0, len(text) - 1) // STDIN_CHUNK * STDIN_CHUNK
             for start in range(0, len(text), STDIN_CHUNK):
+                if interrupt and start == last and self._acks is not None:
+                    self._acks.watch_next_input()  # the boundary is where this one is acked
                 await self._leg.send(text[start : start + STDIN_CHUNK])
+
+    # --- interrupts (see the module docstring) ---------------------------------------------------
+
+    def _start_skip(self) -> None:
+        self._skipping = True
+        if self._skip_timer is not None:
+            self._skip_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._skip_timer = loop.call_later(INTERRUPT_FLUSH_SECONDS, self._skip_timed_out)
+        self._room.set()
+        for client in self.clients:
+            client.wake.set()
+
+    def _skip_timed_out(self) -> None:
+        self._skip_timer = None
+        self._end_skip(self.buffer.end)
+
+    def _check_interrupt_acked(self) -> None:
+        acks = self._acks
+        if acks is None:
+            return
+        acked_at = acks.ack_position()
+        if acked_at is not None:
+            # The leg's output count and the buffer's end advance together (every read is
+            # appended), so the ack's place in the buffer is this far back from the end.
+            self._end_skip(self.buffer.end - (acks.output_chars - acked_at))
+
+    def _end_skip(self, boundary: int) -> None:
+        if not self._skipping:
+            return
+        self._skipping = False
+        if self._skip_timer is not None:
+            self._skip_timer.cancel()
+            self._skip_timer = None
+        floor = max(0, boundary - INTERRUPT_TAIL_CHARS)
+        for client in self.clients:
+            client.skip_floor = max(client.skip_floor, floor)
+            client.wake.set()
+        self._room.set()
 
     async def resize(self, client: ShellClient, rows: int, cols: int) -> None:
         client.size = (rows, cols)
@@ -431,6 +496,35 @@ class Shell:
             self._size = size
             with contextlib.suppress(Exception):
                 await self._leg.resize(size[1], size[0])
+
+
+class AckSource(Protocol):
+    """What a provider leg tells about acknowledged input (``AsyncShell`` has it)."""
+
+    output_chars: int
+    acks_seen: bool
+
+    def watch_next_input(self) -> int | None: ...
+
+    def ack_position(self) -> int | None: ...
+
+
+def _ack_source(leg: object) -> AckSource | None:
+    """The leg's acknowledgement tracking: the leg itself, or the ``AsyncShell`` that
+    ``upstream.ProviderLegAdapter`` wraps (it does not forward these members)."""
+    for candidate in (leg, getattr(leg, "_shell", None)):
+        if candidate is not None and hasattr(candidate, "watch_next_input"):
+            return candidate  # type: ignore[return-value]
+    return None
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates (from a provider's JSON) replaced, so it encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def _cut_before_partial_escape(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -28,6 +29,7 @@ from .base import AUTH_RESOURCE
 __all__ = ["MAX_MESSAGE_BYTES", "TerminalWebSocketHandler"]
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CLIENT_SEND_BUFFER = 131072  # SO_SNDBUF of the browser connection (Linux doubles it)
 
 
 class TerminalWebSocketHandler(
@@ -79,6 +81,7 @@ class TerminalWebSocketHandler(
     async def open(self, name: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().open(name, *args, **kwargs)
         self.set_nodelay(True)  # keystroke echoes must not wait for Nagle + delayed ACKs
+        self._limit_send_buffer()
         shell = self._shell
         assert shell is not None
         client, start = shell.attach(self, self._since)
@@ -90,6 +93,17 @@ class TerminalWebSocketHandler(
             shell.detach(client)
             return
         shell.start_client(client)
+
+    def _limit_send_buffer(self) -> None:
+        """Keep what is in flight to the browser small. Output in the kernel's socket buffers
+        cannot be taken back after a Ctrl-C, and Linux lets them grow to megabytes for a slow
+        reader; ``CLIENT_SEND_BUFFER`` still carries tens of MB/s on a LAN."""
+        connection = self.ws_connection
+        stream = getattr(connection, "stream", None)
+        sock = getattr(stream, "socket", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_SEND_BUFFER)
 
     async def on_message(self, message: str | bytes) -> None:
         shell, client = self._shell, self._client

@@ -155,6 +155,9 @@ class ClientSink(Protocol):
     async def send_frame(self, frame: str) -> None:
         """Send one text frame; return when the transport has taken it."""
 
+    # Optional: ``write_frame(frame) -> Future`` starts the same write without a coroutine, so
+    # the pump can hand live output to an idle client without waking its sender task.
+
     def close_client(self, code: int, reason: str) -> None:
         """Close the client's connection."""
 
@@ -176,6 +179,9 @@ class ShellClient:
     skip_floor: int = 0  # after an interrupt: the stale output before this is not sent
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    idle: bool = False  # its sender task waits for output, having sent everything
+    writing: asyncio.Future[Any] | None = None  # a frame the pump wrote for it, in flight
+    write_now: Callable[[str], asyncio.Future[Any]] | None = None  # the sink's write_frame
 
 
 class Shell:
@@ -281,12 +287,12 @@ class Shell:
                 if text:
                     if not text.isascii():
                         text = _encodable(text)
+                    start = self.buffer.end
                     self.buffer.append(text)
                     self.last_activity = _now_ms()
                     if self._skipping:
                         self._check_interrupt_acked()
-                    for client in self.clients:
-                        client.wake.set()
+                    self._deliver(text, start)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the provider leg is gone, one way or another
@@ -298,6 +304,52 @@ class Shell:
         if self._closing:
             return
         await self._after_provider_closed(clean)
+
+    def _deliver(self, text: str, start: int) -> None:
+        """New output from ``start`` on: written at once to each client whose sender is idle
+        and caught up (one frame, no task switch - the keystroke echo path); the others'
+        senders are woken."""
+        end = self.buffer.end
+        frame: str | None = None
+        direct = not self._skipping and len(text) <= FRAME_CHARS
+        for client in self.clients:
+            if (
+                direct
+                and client.idle
+                and client.writing is None
+                and client.write_now is not None
+                and client.cursor == start
+                and client.skip_floor <= start
+            ):
+                if frame is None:
+                    frame = json.dumps(["stdout", text, end], ensure_ascii=False)
+                self._write_direct(client, frame, end)
+            else:
+                client.wake.set()
+
+    def _write_direct(self, client: ShellClient, frame: str, end: int) -> None:
+        assert client.write_now is not None
+        try:
+            future = client.write_now(frame)
+        except Exception as err:  # closed under us: on_close detaches it
+            log.debug("Shell %s: client gone (%s)", self.name, type(err).__name__)
+            client.wake.set()
+            return
+        client.cursor = end
+        client.writing = future
+        client.write_started = asyncio.get_running_loop().time()
+        future.add_done_callback(lambda done: self._direct_write_done(client, done))
+
+    def _direct_write_done(self, client: ShellClient, future: asyncio.Future[Any]) -> None:
+        if client.writing is future:
+            client.writing = None
+            client.write_started = None
+        if future.cancelled() or future.exception() is not None:
+            if client in self.clients:
+                log.debug("Shell %s: client gone (write failed)", self.name)
+                self.detach(client)
+            return
+        self._room.set()
 
     async def _after_provider_closed(self, clean: bool) -> None:
         state = await self._settled_job_state()
@@ -360,6 +412,7 @@ class Shell:
         """
         start = self.buffer.start if since is None else max(since, self.buffer.start)
         client = ShellClient(sink=sink, cursor=start, live_from=self.buffer.end)
+        client.write_now = getattr(sink, "write_frame", None)
         self.clients.append(client)
         self.detached_since = None
         return client, start
@@ -382,6 +435,11 @@ class Shell:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                writing = client.writing
+                if writing is not None:
+                    await writing  # a frame the pump wrote directly
+                    if client.writing is writing:
+                        client.writing = None
                 end = self.buffer.end
                 if client.cursor < client.skip_floor:
                     client.cursor = client.skip_floor
@@ -394,7 +452,11 @@ class Shell:
                     client.pacing = True
                     self._room.set()
                     client.wake.clear()
-                    await client.wake.wait()
+                    client.idle = True
+                    try:
+                        await client.wake.wait()
+                    finally:
+                        client.idle = False
                     continue
                 first, text = self.buffer.read(client.cursor, FRAME_CHARS)
                 prefix = SKIPPED_NOTE if first > client.cursor else ""

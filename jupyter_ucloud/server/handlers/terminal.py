@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from asyncio import Future
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -145,6 +146,9 @@ class TerminalWebSocketHandler(
 
     async def send_frame(self, frame: str) -> None:
         await self.write_message(frame)
+
+    def write_frame(self, frame: str) -> Future[None]:
+        return self.write_message(frame)
 
     def close_client(self, code: int, reason: str) -> None:
         self.close(code, reason)

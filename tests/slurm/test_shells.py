@@ -11,6 +11,17 @@ from tests.slurm.conftest import SlurmLocalServer, slurm, terminal_spec
 pytestmark = pytest.mark.slurm
 
 
+def settled_size(shell, expected: str, timeout: float = 5.0) -> str:
+    """`stty size` once srun has passed the resize on: it forwards SIGWINCH to the remote pty
+    asynchronously, so the first `stty size` after a resize may still see the old size."""
+    deadline = time.monotonic() + timeout
+    while True:
+        size = shell.run("stty size").strip()
+        if size == expected or time.monotonic() > deadline:
+            return size
+        time.sleep(0.1)
+
+
 def test_shell_per_rank_lands_on_its_node_and_resizes(slurm_local_server: SlurmLocalServer) -> None:
     api = slurm_local_server.api
     job_id = api.create(terminal_spec(replicas=2))
@@ -29,9 +40,9 @@ def test_shell_per_rank_lands_on_its_node_and_resizes(slurm_local_server: SlurmL
             assert shell.run("tty").strip().startswith("/dev/pts/")
         shell = shells[0]  # rank 1
         shell.resize(132, 50)
-        assert shell.run("stty size").strip() == "50 132"
+        assert settled_size(shell, "50 132") == "50 132"
         shell.resize(90, 20)
-        assert shell.run("stty size").strip() == "20 90"
+        assert settled_size(shell, "20 90") == "20 90"
         assert shell.run("echo $SLURMD_NODENAME").strip() == "n2"
     finally:
         for shell in shells:

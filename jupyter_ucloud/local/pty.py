@@ -34,6 +34,19 @@ def _become_terminal_owner() -> None:  # runs in the child between fork and exec
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _session_groups(session_id: int) -> set[int]:
+    """The process groups of the processes in a session (read from /proc; a few ms)."""
+    groups = {session_id}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        with contextlib.suppress(OSError):
+            if os.getsid(pid) == session_id:
+                groups.add(os.getpgid(pid))
+    return groups
+
+
 def _clamp(value: int) -> int:
     return max(1, min(int(value), 0xFFFF))
 
@@ -183,22 +196,28 @@ class PtyProcess:
             with contextlib.suppress(OSError):
                 _set_winsize(self._fd, _clamp(cols), _clamp(rows))
 
-    def signal_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, sig)
+    def signal_session(self, sig: int) -> None:
+        """Signal every process group of the shell's session.
+
+        The shell leads its own session; an interactive shell puts background jobs
+        (``sleep 600 &``) in process groups of their own, which signalling the shell's group misses.
+        """
+        for group in _session_groups(self._process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, sig)
 
     async def wait(self) -> int:
         return await self._process.wait()
 
     async def terminate(self, grace: float = 2.0) -> None:
-        """End the whole process group (SIGHUP + SIGTERM, then SIGKILL) and close the PTY."""
+        """End the shell's whole session (SIGHUP + SIGTERM, then SIGKILL) and close the PTY."""
         if self._process.returncode is None:
-            self.signal_group(signal.SIGHUP)
-            self.signal_group(signal.SIGTERM)
+            self.signal_session(signal.SIGHUP)
+            self.signal_session(signal.SIGTERM)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._process.wait(), grace)
         # Children that ignored the signals (or were left behind by the shell) go too.
-        self.signal_group(signal.SIGKILL)
+        self.signal_session(signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._process.wait(), grace)
         self.close()

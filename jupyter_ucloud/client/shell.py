@@ -23,7 +23,7 @@ from .errors import (
     UCloudTimeoutError,
     redact,
 )
-from .shell_protocol import CommandResult, CommandRun, Ended, Output, Ready, ShellCodec
+from .shell_protocol import CommandResult, CommandRun, Ended, Event, Output, Ready, ShellCodec
 
 __all__ = ["Shell", "ws_logger"]
 
@@ -175,7 +175,7 @@ class Shell:
             self._mark_closed(reason, message)
             return None
 
-    def _apply(self, event: Ready | Output | Ended) -> None:
+    def _apply(self, event: Event) -> None:
         if isinstance(event, Output):
             self._pending.append(event.text)
         elif isinstance(event, Ended):

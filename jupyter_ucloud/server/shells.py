@@ -31,9 +31,9 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per cl
   PTY at once. The tty driver then discards the output still queued in the PTY; what was
   already on its way to the browser (the provider's socket buffers, often megabytes of ``yes``)
   is just as stale, so it is skipped too - and nothing else. After an interrupt character
-  (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients skip to the last
-  ``INTERRUPT_TAIL_CHARS`` of output until the *boundary* is known, the output position from
-  which everything is delivered in full:
+  (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients send nothing (with a
+  provider that does not ack: only the last ``INTERRUPT_TAIL_CHARS`` of output) until the
+  *boundary* is known, the output position from which everything is delivered in full:
 
   - where the provider acknowledged that input (UCloud providers ``ack`` every ``input``; the
     embedded one after writing it to the PTY, so output before the ack was produced before the
@@ -309,6 +309,8 @@ class Shell:
         """New output from ``start`` on: written at once to each client whose sender is idle
         and caught up (one frame, no task switch - the keystroke echo path); the others'
         senders are woken."""
+        if self._skipping and self._acks is not None and self._acks.acks_seen:
+            return  # clients wait for the interrupt's ack (see _run_client)
         end = self.buffer.end
         frame: str | None = None
         direct = not self._skipping and len(text) <= FRAME_CHARS
@@ -443,8 +445,14 @@ class Shell:
                 end = self.buffer.end
                 if client.cursor < client.skip_floor:
                     client.cursor = client.skip_floor
-                if self._skipping and end - client.cursor > INTERRUPT_TAIL_CHARS:
-                    client.cursor = end - INTERRUPT_TAIL_CHARS
+                if self._skipping:
+                    if self._acks is not None and self._acks.acks_seen:
+                        # The ack will say where the stale output ends: send nothing till then.
+                        client.wake.clear()
+                        await client.wake.wait()
+                        continue
+                    if end - client.cursor > INTERRUPT_TAIL_CHARS:
+                        client.cursor = end - INTERRUPT_TAIL_CHARS
                 if client.cursor >= end:
                     if self.state == "ended":
                         await self._send_disconnect(client)

@@ -45,7 +45,6 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..protocol import (
     JobState,
-    ShellAck,
     ShellData,
     ShellInitialize,
     ShellInitialized,
@@ -84,6 +83,42 @@ def close_reason(text: str) -> str:
 def _frame(payload: Any, stream_id: str) -> str:
     envelope = ShellResponseEnvelope(payload=payload, stream_id=stream_id)
     return json.dumps(envelope.to_wire(), ensure_ascii=False, separators=(",", ":"))
+
+
+# The hot paths (every output chunk, every keystroke's ack) build the same JSON as ``_frame``
+# from plain dicts, without a model round trip.
+
+
+def _data_frame(text: str, stream_id: str) -> str:
+    envelope = {"type": "message", "payload": {"type": "data", "data": text}, "streamId": stream_id}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+def _ack_frame(stream_id: str) -> str:
+    envelope = {"type": "message", "payload": {"type": "ack"}, "streamId": stream_id}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+_PLAIN_REQUEST_KEYS = frozenset(("call", "streamId", "payload", "project"))
+
+
+def _plain_input(frame: dict[str, Any]) -> tuple[str, str] | None:
+    """``(data, streamId)`` of an ``input`` request in exactly the usual shape (what the model
+    would accept), else ``None`` (then the model decides)."""
+    payload = frame["payload"]
+    stream_id = frame.get("streamId")
+    data = payload.get("data")
+    if (
+        payload.get("type") == "input"
+        and len(payload) == 2
+        and type(data) is str
+        and type(stream_id) is str
+        and type(frame.get("call")) is str
+        and frame.keys() <= _PLAIN_REQUEST_KEYS
+        and (frame.get("project") is None or type(frame.get("project")) is str)
+    ):
+        return data, stream_id
+    return None
 
 
 class ProviderShellSocket(WebSocketHandler):
@@ -138,6 +173,14 @@ class ProviderShellSocket(WebSocketHandler):
         if not isinstance(frame, dict) or not isinstance(frame.get("payload"), dict):
             self._close(CLOSE_POLICY, "frame is not a request envelope")
             return
+        shell = self._shell
+        if shell is not None:
+            plain = _plain_input(frame)
+            if plain is not None:  # a keystroke: no model validation
+                shell.write(plain[0].encode("utf-8", "replace"))
+                await shell.drain()
+                await self._send(_ack_frame(plain[1]))
+                return
         try:
             envelope = ShellRequestEnvelope.model_validate(frame)
         except ValidationError:
@@ -151,7 +194,7 @@ class ProviderShellSocket(WebSocketHandler):
                 # resizes; acknowledge once the initialize answer is out.
                 self._while_starting(payload)
                 if self._answered:
-                    await self._send(_frame(ShellAck(), envelope.stream_id))
+                    await self._send(_ack_frame(envelope.stream_id))
                 else:
                     self._deferred_acks.append(envelope.stream_id)
             elif isinstance(payload, ShellInitialize):
@@ -167,7 +210,7 @@ class ProviderShellSocket(WebSocketHandler):
             await shell.drain()
         elif isinstance(payload, (ShellResize, ShellInitialize)):
             shell.resize(payload.cols, payload.rows)
-        await self._send(_frame(ShellAck(), envelope.stream_id))
+        await self._send(_ack_frame(envelope.stream_id))
 
     async def _start_safely(
         self, request: ShellInitialize, stream_id: str, bearer: str | None
@@ -183,7 +226,7 @@ class ProviderShellSocket(WebSocketHandler):
         self._answered = True
         acks, self._deferred_acks = self._deferred_acks, []
         for ack_stream in acks:
-            await self._send(_frame(ShellAck(), ack_stream))
+            await self._send(_ack_frame(ack_stream))
 
     async def _start(self, request: ShellInitialize, stream_id: str, bearer: str | None) -> None:
         session = self.server.sessions.claim(request.session_identifier)
@@ -305,7 +348,7 @@ class ProviderShellSocket(WebSocketHandler):
             while True:
                 data = await shell.read(READ_CHUNK)
                 text = decoder.decode(data, final=not data)
-                if text and not await self._send(_frame(ShellData(data=text), stream_id)):
+                if text and not await self._send(_data_frame(text, stream_id)):
                     return
                 if not data:
                     break

@@ -228,12 +228,24 @@ class AsyncShell:
             return None
         if self._reading is None:
             self._reading = asyncio.ensure_future(self._ws.read_message())
-        if timeout is not None and timeout <= 0 and not self._reading.done():
+        reading = self._reading
+        if reading.done():
+            pass
+        elif timeout is None:  # the usual wait (the bridge's pump): no shield, no timer
+            try:
+                await reading
+            except asyncio.CancelledError:
+                if reading.cancelled():
+                    self._reading = None  # the next read asks the connection again
+                raise
+        elif timeout <= 0:
             return None
-        try:
-            frame = await asyncio.wait_for(asyncio.shield(self._reading), timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            return None
+        else:
+            try:
+                await asyncio.wait_for(asyncio.shield(reading), timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                return None
+        frame = reading.result()
         self._reading = None
         if frame is None:
             code, reason = self._ws.close_code, self._ws.close_reason

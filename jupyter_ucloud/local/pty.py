@@ -18,7 +18,7 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["PtyProcess"]
@@ -30,8 +30,17 @@ def _set_winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _become_terminal_owner() -> None:  # runs in the child between fork and exec
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _terminal_owner(slave: int) -> Callable[[], None]:
+    """The child's set-up between fork and exec: lead a new session whose controlling terminal
+    is ``slave``. asyncio's loop has already called ``setsid`` by then (``start_new_session``);
+    uvloop runs this first, right after the fork."""
+
+    def become_terminal_owner() -> None:
+        if os.getsid(0) != os.getpid():
+            os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    return become_terminal_owner
 
 
 def _session_groups(session_id: int) -> set[int]:
@@ -85,7 +94,7 @@ class PtyProcess:
                 cwd=str(cwd),
                 env=dict(env),
                 start_new_session=True,
-                preexec_fn=_become_terminal_owner,
+                preexec_fn=_terminal_owner(slave),
             )
         except BaseException:
             os.close(master)

@@ -24,11 +24,10 @@ from ..protocol import (
 )
 from . import prepare
 from .async_shell import AsyncShell
-from .discovery import Target, resolve
+from .base import ClientBase
 from .errors import UCloudError
 from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
 from .transport import (
-    Exchange,
     HttpRequest,
     HttpResponse,
     Prepared,
@@ -42,7 +41,7 @@ log = logging.getLogger("jupyter_ucloud.client")
 T = TypeVar("T")
 
 
-class AsyncUCloud:
+class AsyncUCloud(ClientBase):
     """As ``UCloud`` (same arguments and discovery), with every call awaited."""
 
     def __init__(
@@ -56,35 +55,17 @@ class AsyncUCloud:
         jupyter_token: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._target: Target = resolve(
-            host, refresh_token, api_token, project, jupyter_url, jupyter_token
+        super().__init__(
+            host,
+            refresh_token,
+            api_token,
+            project,
+            jupyter_url=jupyter_url,
+            jupyter_token=jupyter_token,
+            timeout=timeout,
         )
-        self._exchange = Exchange(self._target.endpoint, self._target.auth, self._target.project)
-        self.timeout = timeout
         self.jobs = AsyncJobs(self)
         self.shells = AsyncShells(self)
-
-    @property
-    def host(self) -> str:
-        return self._target.endpoint.base_url
-
-    @property
-    def via_jupyter(self) -> bool:
-        return self._target.via_jupyter
-
-    @property
-    def project(self) -> str | None:
-        return self._target.project
-
-    @property
-    def user(self) -> str | None:
-        return self._target.auth.username
-
-    def __repr__(self) -> str:
-        if self.via_jupyter:
-            return f"AsyncUCloud(jupyter={self.host!r})"
-        project = f", project={self.project!r}" if self.project else ""
-        return f"AsyncUCloud(host={self.host!r}, user={self.user!r}{project})"
 
     async def call(self, prepared: Prepared[T]) -> T:
         return await self._drive(self._exchange.run(prepared))

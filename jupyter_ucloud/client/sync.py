@@ -27,12 +27,11 @@ from ..protocol import (
     provider_websocket_url,
 )
 from . import prepare
-from .discovery import Target, resolve
+from .base import ClientBase
 from .errors import UCloudError
 from .shell import Shell
 from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
 from .transport import (
-    Exchange,
     HttpRequest,
     HttpResponse,
     Prepared,
@@ -60,7 +59,7 @@ def drive(calls: Generator[HttpRequest, HttpResponse, T], send: Any) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-class UCloud:
+class UCloud(ClientBase):
     """A UCloud client. ``UCloud()`` finds its configuration (see ``discovery``);
     ``UCloud(host=..., refresh_token=...)`` or ``api_token=...`` talk to UCloud directly,
     ``UCloud(jupyter_url=..., jupyter_token=...)`` through a Jupyter server's ``/ucloud`` proxy.
@@ -77,40 +76,18 @@ class UCloud:
         jupyter_token: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._target: Target = resolve(
-            host, refresh_token, api_token, project, jupyter_url, jupyter_token
+        super().__init__(
+            host,
+            refresh_token,
+            api_token,
+            project,
+            jupyter_url=jupyter_url,
+            jupyter_token=jupyter_token,
+            timeout=timeout,
         )
-        self._exchange = Exchange(self._target.endpoint, self._target.auth, self._target.project)
-        self.timeout = timeout
         self._session = requests.Session()
         self.jobs = Jobs(self)
         self.shells = Shells(self)
-
-    # --- identity ---------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        """UCloud's URL, or the Jupyter server's when going through its proxy."""
-        return self._target.endpoint.base_url
-
-    @property
-    def via_jupyter(self) -> bool:
-        return self._target.via_jupyter
-
-    @property
-    def project(self) -> str | None:
-        return self._target.project
-
-    @property
-    def user(self) -> str | None:
-        """The UCloud username, once known (from the access token's ``sub``)."""
-        return self._target.auth.username
-
-    def __repr__(self) -> str:
-        if self.via_jupyter:
-            return f"UCloud(jupyter={self.host!r})"
-        project = f", project={self.project!r}" if self.project else ""
-        return f"UCloud(host={self.host!r}, user={self.user!r}{project})"
 
     # --- calls ------------------------------------------------------------------------------
 

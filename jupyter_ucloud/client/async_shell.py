@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
@@ -26,17 +25,16 @@ from .shell_protocol import (
     Acked,
     CommandResult,
     CommandRun,
-    Ended,
     Event,
-    Output,
     Ready,
     ShellCodec,
 )
+from .shell_state import ShellState
 
 __all__ = ["AsyncShell"]
 
 
-class AsyncShell:
+class AsyncShell(ShellState):
     """An open shell: ``await send/resize/read/run``, ``async for chunk in shell``,
     ``async with``."""
 
@@ -53,21 +51,13 @@ class AsyncShell:
     ) -> None:
         self._ws = connection
         self._codec = codec
-        self.job_id, self.rank = job_id, rank
-        self.label = f"job {job_id} rank {rank}"
-        self.cols, self.rows = cols, rows
+        super().__init__(job_id=job_id, rank=rank, cols=cols, rows=rows)
         self._on_close = on_close
-        self._pending: deque[str] = deque()
         # A read that timed out stays pending and is picked up by the next read: no frame is lost.
         self._reading: asyncio.Future[str | bytes | None] | None = None
-        self.closed = False
-        self.close_reason: str | None = None
-        self.close_message: str | None = None
         self._pong = asyncio.Event()
         self._pinger: asyncio.Task[None] | None = None
         self._ping_lost = False
-        #: Characters of output received so far (``read`` hands them out in this order).
-        self.output_chars = 0
         #: Whether the other end has acknowledged any input (UCloud providers do).
         self.acks_seen = False
         self._watched: int | None = None
@@ -253,26 +243,6 @@ class AsyncShell:
                 f"code {code}" if code is not None else "connection lost", reason or ""
             )
         return frame
-
-    def _apply(self, event: Event) -> None:
-        if type(event) is Output:
-            self._pending.append(event.text)
-            self.output_chars += len(event.text)
-        elif isinstance(event, Ended):
-            self.close_reason, self.close_message = event.reason, event.message
-
-    def _mark_closed(self, reason: str, message: str) -> None:
-        if not self.closed:
-            self.closed = True
-            self.close_reason = self.close_reason or reason
-            self.close_message = self.close_message or message
-
-    def _closed_error(self, what: str) -> ShellClosedError:
-        why = self.close_reason or "closed"
-        message = f": {self.close_message}" if self.close_message else ""
-        return ShellClosedError(
-            f"{what}: the shell is closed ({why}{message})", job_id=self.job_id, rank=self.rank
-        )
 
     @property
     def close_code(self) -> int | None:

@@ -8,7 +8,6 @@ import contextlib
 import inspect
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
@@ -23,7 +22,8 @@ from .errors import (
     UCloudTimeoutError,
     redact,
 )
-from .shell_protocol import CommandResult, CommandRun, Ended, Event, Output, Ready, ShellCodec
+from .shell_protocol import CommandResult, CommandRun, Ready, ShellCodec
+from .shell_state import ShellState
 
 __all__ = ["Shell", "ws_logger"]
 
@@ -44,7 +44,7 @@ def describe_ws_url(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-class Shell:
+class Shell(ShellState):
     """An open shell. ``send``/``resize``/``read``/iterate, ``run(command)``; close when done
     (or use it as a context manager)."""
 
@@ -62,15 +62,9 @@ class Shell:
     ) -> None:
         self._ws = connection
         self._codec = codec
-        self.job_id, self.rank = job_id, rank
-        self.label = f"job {job_id} rank {rank}"
-        self.cols, self.rows = cols, rows
+        super().__init__(job_id=job_id, rank=rank, cols=cols, rows=rows)
         self._secrets = secrets
         self._on_close = on_close
-        self._pending: deque[str] = deque()
-        self.closed = False
-        self.close_reason: str | None = None
-        self.close_message: str | None = None
 
     @classmethod
     def connect(
@@ -174,25 +168,6 @@ class Shell:
             message = received.reason if received is not None else ""
             self._mark_closed(reason, message)
             return None
-
-    def _apply(self, event: Event) -> None:
-        if isinstance(event, Output):
-            self._pending.append(event.text)
-        elif isinstance(event, Ended):
-            self.close_reason, self.close_message = event.reason, event.message
-
-    def _mark_closed(self, reason: str, message: str) -> None:
-        if not self.closed:
-            self.closed = True
-            self.close_reason = self.close_reason or reason
-            self.close_message = self.close_message or message
-
-    def _closed_error(self, what: str) -> ShellClosedError:
-        why = self.close_reason or "closed"
-        message = f": {self.close_message}" if self.close_message else ""
-        return ShellClosedError(
-            f"{what}: the shell is closed ({why}{message})", job_id=self.job_id, rank=self.rank
-        )
 
     # --- public API -----------------------------------------------------------------------
 

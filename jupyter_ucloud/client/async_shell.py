@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -26,17 +27,25 @@ from .shell_protocol import (
     CommandResult,
     CommandRun,
     Event,
+    Output,
     Ready,
     ShellCodec,
 )
 from .shell_state import ShellState
 
-__all__ = ["AsyncShell"]
+__all__ = ["AsyncShell", "OutputHandler"]
+
+log = logging.getLogger(__name__)
+
+#: Takes output as it arrives; may return an awaitable, and then the next frame is not read
+#: from the connection until it is done (that is how a consumer pushes back).
+OutputHandler = Callable[[str], "Awaitable[object] | None"]
 
 
 class AsyncShell(ShellState):
     """An open shell: ``await send/resize/read/run``, ``async for chunk in shell``,
-    ``async with``."""
+    ``async with``; or, for a relay such as the Jupyter server's terminals,
+    :meth:`stream_output` and :meth:`send_nowait`."""
 
     def __init__(
         self,
@@ -62,6 +71,9 @@ class AsyncShell(ShellState):
         self.acks_seen = False
         self._watched: int | None = None
         self._watched_at: int | None = None
+        self._on_output: OutputHandler | None = None
+        self._on_closed: Callable[[], None] | None = None
+        self._close_watch: asyncio.Future[str | bytes | None] | None = None
 
     def watch_next_input(self) -> int | None:
         """Remember where in the output the provider acknowledges the *next* ``send``.
@@ -253,12 +265,100 @@ class AsyncShell(ShellState):
     async def send(self, text: str) -> None:
         await self._send_frame(self._codec.input_frame(text))
 
+    def send_nowait(self, text: str) -> asyncio.Future[None]:
+        """Start sending ``text`` without waiting: the frame is on its way (in order with every
+        other send) when this returns. The returned future says when the transport took it,
+        or why not; await it, or at least look at it, before sending much more.
+
+        For a keystroke on a hot path: one frame, no task switch. Large input goes through
+        :meth:`send`, which waits for the connection to take each frame."""
+        if self.closed:
+            raise self._closed_error("cannot send")
+        try:
+            return self._ws.write_message(self._codec.input_frame(text))
+        except WebSocketClosedError:
+            self._mark_closed("closed", "")
+            raise self._closed_error("cannot send") from None
+
+    def stream_output(self, on_output: OutputHandler, on_closed: Callable[[], None]) -> None:
+        """Hand every piece of output to ``on_output`` as its frame arrives, instead of
+        :meth:`read` (which then refuses). Output already received comes first.
+
+        ``on_output`` runs in the connection's read loop: when it returns an awaitable, no
+        further frame is read until that is done, so a slow consumer slows the provider
+        (its socket, then its terminal) and nothing queues up here. ``on_closed`` is called
+        once when the other end closes or the connection is lost (not after :meth:`close`);
+        ``close_code`` / ``close_reason`` then say how. Acknowledgements keep being tracked
+        (:meth:`ack_position`)."""
+        if self._on_output is not None:
+            raise RuntimeError(f"{self!r} already streams its output")
+        self._on_output, self._on_closed = on_output, on_closed
+        reading, self._reading = self._reading, None
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._deliver(text)
+        if reading is not None:
+            if reading.done() and not reading.cancelled():
+                self._on_frame(reading.result())
+            else:
+                reading.cancel()
+        # What tornado has read already waits in its queue; take it, then take frames straight
+        # from the read loop. From then on only the end of the connection (None) is queued.
+        while not self.closed:
+            queued = asyncio.ensure_future(self._ws.read_message())
+            if not queued.done():
+                self._close_watch = queued
+                queued.add_done_callback(self._watch_done)
+                break
+            self._on_frame(queued.result())
+        if self.closed:
+            self._connection_ended()  # calls on_closed, once
+            return
+        # tornado asks the connection's ``on_message`` for every frame; ``on_pong`` is replaced
+        # the same way in ``_keep_alive``.
+        self._ws.on_message = self._on_frame  # type: ignore[method-assign,assignment]
+
+    def _on_frame(self, frame: str | bytes | None) -> Awaitable[object] | None:
+        if frame is None:
+            self._connection_ended()
+            return None
+        text = ""
+        for event in self._events(frame):
+            if type(event) is Output:
+                self.output_chars += len(event.text)
+                text = text + event.text if text else event.text
+            else:
+                self._apply(event)
+        return self._deliver(text) if text else None
+
+    def _deliver(self, text: str) -> Awaitable[object] | None:
+        assert self._on_output is not None
+        try:
+            return self._on_output(text)
+        except Exception:  # a consumer's bug must not silently cut the connection
+            log.exception("Output handler of %r failed", self)
+            return None
+
+    def _watch_done(self, future: asyncio.Future[str | bytes | None]) -> None:
+        if not future.cancelled():
+            self._connection_ended()
+
+    def _connection_ended(self) -> None:
+        code, reason = self._ws.close_code, self._ws.close_reason
+        self._mark_closed(f"code {code}" if code is not None else "connection lost", reason or "")
+        on_closed, self._on_closed = self._on_closed, None
+        if on_closed is not None:
+            on_closed()
+
     async def resize(self, cols: int, rows: int) -> None:
         await self._send_frame(self._codec.resize_frame(cols, rows))
         self.cols, self.rows = cols, rows
 
     async def read(self, timeout: float | None = 1.0) -> str:
         """As ``Shell.read``."""
+        if self._on_output is not None:
+            raise RuntimeError(f"{self!r} streams its output to a handler; it cannot be read")
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._pending:
             if self.closed:
@@ -321,6 +421,9 @@ class AsyncShell(ShellState):
             self._pinger.cancel()
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
+        self._on_closed = None
+        if self._close_watch is not None:
+            self._close_watch.cancel()
         self._ws.close()
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None

@@ -10,18 +10,22 @@ terminates the job.
 Flow control - the design
 -------------------------
 
-Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per client::
+Output goes provider -> :class:`~.replay.ReplayBuffer` -> clients::
 
-    provider ws -read-> pump -append-> ReplayBuffer -read-> sender -await write-> client ws
-                                                    \\-read-> sender -await write-> client ws
+    provider ws -frame-> on_output -append-> ReplayBuffer -read-> sender -await write-> client ws
+                                   \\-write-> client ws (an idle, caught-up client: at once)
 
-* The pump reads the next provider frame only when every *pacing* client is at most
-  ``FLOW_WINDOW`` characters behind the newest output. Each sender awaits ``write_message``
-  before it takes the next frame, so the provider is read at the pace of the slowest pacing
-  client; the provider's websocket, its TCP window and finally its PTY fill up and the producer
-  (``yes``) blocks on its own write. Nothing grows in between: tornado's client read queue holds
-  one message, each client has at most one frame (<= ``FRAME_CHARS``) in flight, and the replay
-  buffer is bounded in bytes.
+* The provider leg hands each frame to ``_on_output`` as it arrives (``stream_output``). A
+  client that has sent everything gets the new output written to it right there - the
+  keystroke echo path has no queue and no task switch - and any other client's sender task
+  is woken to take it from the buffer.
+* Flow control: when a *pacing* client is more than ``FLOW_WINDOW`` characters behind the
+  newest output, ``_on_output`` returns ``_wait_for_room()`` and the provider leg reads no
+  further frame until it is done. Each sender awaits ``write_message`` before it takes the next
+  frame, so the provider is read at the pace of the slowest pacing client; the provider's
+  websocket, its TCP window and finally its PTY fill up and the producer (``yes``) blocks on its
+  own write. Nothing grows in between: each client has at most one frame (<= ``FRAME_CHARS``)
+  in flight, and the replay buffer is bounded in bytes.
 * A client whose write has not completed for ``slow_client_timeout`` seconds stops pacing (a
   stalled or vanished browser must not freeze the shell for everyone). It keeps its position and
   catches up from the replay buffer; if it fell out of the buffer it gets a visible
@@ -45,8 +49,10 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> one sender task per cl
 
   Clients then continue from ``INTERRUPT_TAIL_CHARS`` before the boundary (the last screenful
   of the stale output, then the prompt). The flood stops on screen as soon as the PTY stops it.
-* Large pastes are sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes
-  back instead of a write blocking anything (terminado #183).
+* Input: a keystroke (at most ``STDIN_CHUNK`` characters, no interrupt character, nothing else
+  being sent) goes to the provider at once, without a task (``write_nowait``). Large pastes are
+  sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes back instead of
+  a write blocking anything (terminado #183).
 
 Replays (a new client, or ``?since=N``) send the held output after ``N`` with terminal *queries*
 (DSR, DA, OSC colour queries, DECRQSS, ...) removed, so xterm.js does not answer them again
@@ -140,13 +146,30 @@ class ShellError(Exception):
 class ProviderLeg(Protocol):
     """The provider side of a shell (``jupyter_ucloud.client.AsyncShell`` fits)."""
 
-    async def read(self) -> str: ...
+    #: Characters of output received so far, and whether the provider acknowledges input.
+    output_chars: int
+    acks_seen: bool
+
+    @property
+    def close_code(self) -> int | None: ...
+
+    def stream_output(
+        self, on_output: Callable[[str], Awaitable[object] | None], on_closed: Callable[[], None]
+    ) -> None: ...
+
+    def send_nowait(self, text: str) -> asyncio.Future[None]: ...
 
     async def send(self, text: str) -> None: ...
 
     async def resize(self, cols: int, rows: int) -> None: ...
 
     async def close(self) -> None: ...
+
+    def watch_next_input(self) -> int | None:
+        """Remember where in the output the provider acknowledges the next ``send``."""
+
+    def ack_position(self) -> int | None:
+        """``output_chars`` when the watched input was acknowledged, else ``None``."""
 
 
 class ClientSink(Protocol):
@@ -225,15 +248,14 @@ class Shell:
         self._input_lock = asyncio.Lock()
         self._skipping = False  # an interrupt was sent and its boundary is not known yet
         self._skip_timer: asyncio.TimerHandle | None = None
-        self._acks = _ack_source(leg)
-        self._pump: asyncio.Task[None] | None = None
+        self._ending: asyncio.Task[None] | None = None  # deciding why the provider leg closed
         self._resize_task: asyncio.Task[None] | None = None
         self._closing = False
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._pump = asyncio.ensure_future(self._run_pump())
+        self._leg.stream_output(self._on_output, self._on_provider_closed)
 
     def model(self) -> dict[str, Any]:
         return {
@@ -258,10 +280,10 @@ class Shell:
             self._skip_timer.cancel()
             self._skip_timer = None
         self._end(reason, message)
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
+        if self._ending is not None and not self._ending.done():
+            self._ending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pump
+                await self._ending
         with contextlib.suppress(Exception):
             await self._leg.close()
 
@@ -278,38 +300,35 @@ class Shell:
 
     # --- provider -> clients ----------------------------------------------------------------------
 
-    async def _run_pump(self) -> None:
-        clean = False
-        try:
-            while True:
-                await self._wait_for_room()
-                text = await self._leg.read()
-                if text:
-                    if not text.isascii():
-                        text = _encodable(text)
-                    start = self.buffer.end
-                    self.buffer.append(text)
-                    self.last_activity = _now_ms()
-                    if self._skipping:
-                        self._check_interrupt_acked()
-                    self._deliver(text, start)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # the provider leg is gone, one way or another
-            clean = (
-                getattr(err, "clean", None) is True
-                or getattr(self._leg, "close_code", None) == 1000
-            )
-            log.debug("Shell %s: provider leg closed (%s)", self.name, type(err).__name__)
+    def _on_output(self, text: str) -> Awaitable[None] | None:
+        """A provider frame's output: keep it, deliver it; ``_wait_for_room()`` when the
+        provider leg must not read on yet (see the module docstring)."""
+        if self._closing:
+            return None
+        if not text.isascii():
+            text = _encodable(text)
+        start = self.buffer.end
+        self.buffer.append(text)
+        self.last_activity = _now_ms()
+        if self._skipping:
+            self._check_interrupt_acked()
+        self._deliver(text, start)
+        if self._has_room():
+            return None
+        return self._wait_for_room()
+
+    def _on_provider_closed(self) -> None:
         if self._closing:
             return
-        await self._after_provider_closed(clean)
+        clean = self._leg.close_code == 1000
+        log.debug("Shell %s: provider leg closed (code %s)", self.name, self._leg.close_code)
+        self._ending = asyncio.ensure_future(self._after_provider_closed(clean))
 
     def _deliver(self, text: str, start: int) -> None:
         """New output from ``start`` on: written at once to each client whose sender is idle
         and caught up (one frame, no task switch - the keystroke echo path); the others'
         senders are woken."""
-        if self._skipping and self._acks is not None and self._acks.acks_seen:
+        if self._skipping and self._leg.acks_seen:
             return  # clients wait for the interrupt's ack (see _run_client)
         end = self.buffer.end
         frame: str | None = None
@@ -380,10 +399,16 @@ class Shell:
                 return state
             await asyncio.sleep(0.2)
 
+    def _has_room(self) -> bool:
+        if self._skipping:
+            return True
+        end = self.buffer.end
+        return not any(c.pacing and end - c.cursor > FLOW_WINDOW for c in self.clients)
+
     async def _wait_for_room(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if self._skipping:
+            if self._skipping or self._closing:
                 return
             end = self.buffer.end
             behind = [c for c in self.clients if c.pacing and end - c.cursor > FLOW_WINDOW]
@@ -446,7 +471,7 @@ class Shell:
                 if client.cursor < client.skip_floor:
                     client.cursor = client.skip_floor
                 if self._skipping:
-                    if self._acks is not None and self._acks.acks_seen:
+                    if self._leg.acks_seen:
                         # The ack will say where the stale output ends: send nothing till then.
                         client.wake.clear()
                         await client.wake.wait()
@@ -497,6 +522,31 @@ class Shell:
 
     # --- clients -> provider ----------------------------------------------------------------------
 
+    def write_nowait(self, text: str) -> bool:
+        """Send a keystroke at once, without a task; ``False`` when ``text`` must go through
+        :meth:`write` instead (too long, an interrupt, input already being sent, or while
+        the output after an interrupt is being skipped)."""
+        if (
+            self.state != "open"
+            or self._skipping
+            or len(text) > STDIN_CHUNK
+            or self._input_lock.locked()
+            or any(char in text for char in INTERRUPT_CHARS)
+        ):
+            return False
+        try:
+            sent = self._leg.send_nowait(text)
+        except Exception as err:  # the provider leg is closing: its close handler reports it
+            log.debug("Shell %s: input not sent (%s)", self.name, type(err).__name__)
+            return True
+        sent.add_done_callback(self._input_sent)
+        self.last_activity = _now_ms()
+        return True
+
+    def _input_sent(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.debug("Shell %s: input not sent (%r)", self.name, future.exception())
+
     async def write(self, text: str) -> None:
         """Send input to the shell, in pieces, in order."""
         if self.state != "open":
@@ -504,14 +554,14 @@ class Shell:
         interrupt = any(char in text for char in INTERRUPT_CHARS)
         if interrupt:
             self._start_skip()
-        elif self._skipping and (self._acks is None or not self._acks.acks_seen):
+        elif self._skipping and not self._leg.acks_seen:
             self._end_skip(self.buffer.end)  # no acks to place the boundary: it is here
         self.last_activity = _now_ms()
         async with self._input_lock:
             last = max(0, len(text) - 1) // STDIN_CHUNK * STDIN_CHUNK
             for start in range(0, len(text), STDIN_CHUNK):
-                if interrupt and start == last and self._acks is not None:
-                    self._acks.watch_next_input()  # the boundary is where this one is acked
+                if interrupt and start == last:
+                    self._leg.watch_next_input()  # the boundary is where this one is acked
                 await self._leg.send(text[start : start + STDIN_CHUNK])
 
     # --- interrupts (see the module docstring) ---------------------------------------------------
@@ -531,14 +581,11 @@ class Shell:
         self._end_skip(self.buffer.end)
 
     def _check_interrupt_acked(self) -> None:
-        acks = self._acks
-        if acks is None:
-            return
-        acked_at = acks.ack_position()
+        acked_at = self._leg.ack_position()
         if acked_at is not None:
-            # The leg's output count and the buffer's end advance together (every read is
+            # The leg's output count and the buffer's end advance together (every frame is
             # appended), so the ack's place in the buffer is this far back from the end.
-            self._end_skip(self.buffer.end - (acks.output_chars - acked_at))
+            self._end_skip(self.buffer.end - (self._leg.output_chars - acked_at))
 
     def _end_skip(self, boundary: int) -> None:
         if not self._skipping:
@@ -566,26 +613,6 @@ class Shell:
             self._size = size
             with contextlib.suppress(Exception):
                 await self._leg.resize(size[1], size[0])
-
-
-class AckSource(Protocol):
-    """What a provider leg tells about acknowledged input (``AsyncShell`` has it)."""
-
-    output_chars: int
-    acks_seen: bool
-
-    def watch_next_input(self) -> int | None: ...
-
-    def ack_position(self) -> int | None: ...
-
-
-def _ack_source(leg: object) -> AckSource | None:
-    """The leg's acknowledgement tracking: the leg itself, or the ``AsyncShell`` that
-    ``upstream.ProviderLegAdapter`` wraps (it does not forward these members)."""
-    for candidate in (leg, getattr(leg, "_shell", None)):
-        if candidate is not None and hasattr(candidate, "watch_next_input"):
-            return candidate  # type: ignore[return-value]
-    return None
 
 
 def _encodable(text: str) -> str:

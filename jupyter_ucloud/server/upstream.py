@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..client.async_shell import AsyncShell
     from .app import UCloud
 
-__all__ = ["ProviderLegAdapter", "Upstream", "host_allowed"]
+__all__ = ["Upstream", "host_allowed"]
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +68,6 @@ def host_allowed(host: str, ucloud_host: str, allowed: list[str]) -> bool:
         elif host == entry:
             return True
     return False
-
-
-class ProviderLegAdapter:
-    """The provider side of a shell for ``Shell``: ``AsyncShell`` with blocking reads."""
-
-    def __init__(self, shell: AsyncShell) -> None:
-        self._shell = shell
-
-    @property
-    def close_code(self) -> int | None:
-        return getattr(self._shell, "close_code", None)
-
-    async def read(self) -> str:
-        return await self._shell.read(None)
-
-    async def send(self, text: str) -> None:
-        await self._shell.send(text)
-
-    async def resize(self, cols: int, rows: int) -> None:
-        await self._shell.resize(cols, rows)
-
-    async def close(self) -> None:
-        await self._shell.close()
 
 
 class Upstream:
@@ -278,7 +255,7 @@ class Upstream:
         rows: int,
         ping_interval: float,
         timeout: float,
-    ) -> ProviderLegAdapter:
+    ) -> AsyncShell:
         """Check the job, open an interactive SHELL session and connect to the provider.
 
         The provider connection is pinged every ``ping_interval`` seconds (0: never); one that
@@ -339,7 +316,7 @@ class Upstream:
             ) from None
         except UCloudError as err:
             raise self._error(err) from None
-        return ProviderLegAdapter(shell)
+        return shell
 
 
 def _app_item(app: dict[str, Any]) -> dict[str, Any]:

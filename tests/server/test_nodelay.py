@@ -24,7 +24,7 @@ async def test_both_legs_have_nodelay_and_bursts_are_not_held_back(
     shell = jp_serverapp.web_app.settings["ucloud_shells"].get(model["name"])
     (client,) = shell.clients
     assert _nodelay(client.sink.ws_connection.stream)  # browser leg (server side)
-    provider = shell._leg._shell._ws.protocol
+    provider = shell._leg._ws.protocol
     assert _nodelay(provider.stream)  # provider leg (client side)
 
     # Two small outputs 5 ms apart become two frames; without TCP_NODELAY the second waits

@@ -42,7 +42,7 @@ async def test_no_credential_in_any_response_frame_or_log(
     secrets.add(local_server.refresh_token)
     for shell_object in manager.shells():
         # White-box: the provider session id lives in the shell's codec, server-side only.
-        secrets.add(shell_object._leg._shell._codec._session)
+        secrets.add(shell_object._leg._codec._session)
     assert len(secrets) >= 3  # refresh token, access token, session identifier
     everything = "\n".join(seen) + "\n" + caplog.text
     for secret in secrets:

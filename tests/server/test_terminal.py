@@ -150,6 +150,21 @@ async def test_large_paste_is_delivered_whole(api: Api, connect) -> None:
     term.close()
 
 
+async def test_keystrokes_right_after_a_paste_arrive_after_it(api: Api, connect) -> None:
+    """A paste goes in awaited pieces, a keystroke at once: the keystroke must still wait."""
+    shell = await new_shell(api)
+    term = await connect(shell["name"])
+    await term.run("stty -echo; cat > order.txt; stty echo")
+    await asyncio.sleep(0.3)
+    await term.send("stdin", ("A" * 99 + "\n") * 90)  # three pieces
+    for key in "BC\n":
+        await term.send("stdin", key)
+    await term.send("stdin", "\x04")
+    await term.run("wc -c < order.txt; grep -n B order.txt")
+    await term.wait_for_text("9003\r\n91:BC\r\n", timeout=20)
+    term.close()
+
+
 async def test_job_end_says_so_and_closes_with_4001(api: Api, connect) -> None:
     shell = await new_shell(api)
     term = await connect(shell["name"])

@@ -14,6 +14,7 @@ import contextlib
 import json
 import socket
 from asyncio import Future
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -106,14 +107,29 @@ class TerminalWebSocketHandler(
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_SEND_BUFFER)
 
-    async def on_message(self, message: str | bytes) -> None:
-        shell, client = self._shell, self._client
-        if shell is None or client is None:
-            return
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """A keystroke goes to the provider right here; anything else in a task that tornado
+        awaits before it reads the next frame (so input stays in order)."""
+        shell = self._shell
+        if shell is None or self._client is None:
+            return None
         try:
             frame = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
-            await self._error('Frames must be JSON arrays such as ["stdin", "text"].')
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return self._error('Frames must be JSON arrays such as ["stdin", "text"].')
+        if (
+            type(frame) is list
+            and len(frame) == 2
+            and frame[0] == "stdin"
+            and type(frame[1]) is str
+            and shell.write_nowait(frame[1])
+        ):
+            return None
+        return self._handle_frame(frame)
+
+    async def _handle_frame(self, frame: Any) -> None:
+        shell, client = self._shell, self._client
+        if shell is None or client is None:
             return
         if not isinstance(frame, list) or not frame or not isinstance(frame[0], str):
             await self._error('Frames must be JSON arrays such as ["stdin", "text"].')

@@ -168,6 +168,11 @@ class PtyProcess:
         self._pending += data
         self._flush()
 
+    @property
+    def drained(self) -> bool:
+        """Whether every written byte was accepted by the PTY (or the PTY is closed)."""
+        return not self._pending or self._fd is None
+
     async def drain(self) -> None:
         """Wait until every written byte was accepted by the PTY (or the PTY closed)."""
         if not self._pending or self._fd is None:

@@ -38,6 +38,7 @@ import codecs
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -73,6 +74,7 @@ QUEUE_WAIT_STEP = 0.1
 QUEUE_WAIT_LIMIT = 300.0
 TYPEAHEAD_LIMIT = 65536
 CLOSE_REASON_BYTES = 120
+MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
 
 
 def close_reason(text: str) -> str:
@@ -134,6 +136,7 @@ class ProviderShellSocket(WebSocketHandler):
         self._unsubscribe: Any = None
         self._username_hint: str | None = None
         self._closed = False
+        self._acks_in_flight = 0
         self._answered = False  # the initialize answer was sent
         self._deferred_acks: list[str] = []
         self._starter: asyncio.Task[None] | None = None
@@ -162,25 +165,51 @@ class ProviderShellSocket(WebSocketHandler):
         if self._shell is None:
             self._close(CLOSE_POLICY, "initialize timeout")
 
-    async def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """Input in the usual shape is written and acknowledged right here (the keystroke
+        path: no task, no model); anything else is handled in a task that tornado awaits
+        before it reads the next frame."""
         if isinstance(message, bytes) or self._closed:
-            return  # non-text frames are ignored
+            return None  # non-text frames are ignored
         try:
             frame = json.loads(message)
         except (ValueError, RecursionError):
             self._close(CLOSE_POLICY, "frame is not JSON")
-            return
+            return None
         if not isinstance(frame, dict) or not isinstance(frame.get("payload"), dict):
             self._close(CLOSE_POLICY, "frame is not a request envelope")
-            return
+            return None
         shell = self._shell
         if shell is not None:
             plain = _plain_input(frame)
-            if plain is not None:  # a keystroke: no model validation
+            if plain is not None:
                 shell.write(plain[0].encode("utf-8", "replace"))
-                await shell.drain()
-                await self._send(_ack_frame(plain[1]))
-                return
+                if not shell.drained:
+                    return self._ack_when_drained(shell, plain[1])
+                return self._ack_now(plain[1])
+        return self._on_request(frame)
+
+    def _ack_now(self, stream_id: str) -> Awaitable[None] | None:
+        """Acknowledge without waiting for the socket, unless acks are piling up unsent (a
+        client that writes and never reads): then tornado waits before the next frame."""
+        try:
+            sent = self.write_message(_ack_frame(stream_id))
+        except WebSocketClosedError:
+            return None
+        self._acks_in_flight += 1
+        sent.add_done_callback(self._ack_sent)
+        return sent if self._acks_in_flight > MAX_ACKS_IN_FLIGHT else None
+
+    def _ack_sent(self, future: asyncio.Future[None]) -> None:
+        self._acks_in_flight -= 1
+        if not future.cancelled():
+            future.exception()  # a closed socket: on_close cleans up
+
+    async def _ack_when_drained(self, shell: PtyProcess, stream_id: str) -> None:
+        await shell.drain()
+        await self._send(_ack_frame(stream_id))
+
+    async def _on_request(self, frame: dict[str, Any]) -> None:
         try:
             envelope = ShellRequestEnvelope.model_validate(frame)
         except ValidationError:

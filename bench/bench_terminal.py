@@ -2,7 +2,9 @@
 """Terminal benchmark: raw PTY, stock Jupyter terminal, UCloud provider leg, full bridge, Slurm.
 
 Every path runs the same client code (keystroke echo, flood + Ctrl-C, bulk output) in one run,
-with the stock Jupyter terminal measured alongside as the baseline. Run `./dev bench --help`.
+with the stock Jupyter terminal measured alongside as the baseline. Keystroke echo comes first,
+in rounds that take turns between the paths (all their servers up at once); then each path in
+turn, on fresh servers, for the flood and the bulk output. Run `./dev bench --help`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from termbench.paths import ALL_PATHS, make_paths
 from termbench.report import full_report, misses
-from termbench.results import Sizes, run_path
+from termbench.results import PathResult, Sizes, interleaved_echo, run_path
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
 
-QUICK = Sizes(keystrokes=60, bulk_mb=5.0, flood_seconds=2.0)
+QUICK = Sizes(keystrokes=60, echo_rounds=3, bulk_mb=5.0, flood_seconds=2.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,7 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--bulk-mb", type=float, help="bulk output size in MB (default 200)")
-    parser.add_argument("--keystrokes", type=int, help="timed keystrokes (default 500)")
+    parser.add_argument("--keystrokes", type=int, help="timed keystrokes per path (default 1000)")
+    parser.add_argument(
+        "--echo-rounds",
+        type=int,
+        help="interleaved rounds the keystrokes are measured in (default 10)",
+    )
     parser.add_argument("--flood-seconds", type=float, help="seconds of `yes` (default 10)")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument(
@@ -60,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes.keystrokes = args.keystrokes
     if args.flood_seconds is not None:
         sizes.flood_seconds = args.flood_seconds
+    if args.echo_rounds is not None:
+        sizes.echo_rounds = args.echo_rounds
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL_PATHS]
     if unknown:
@@ -70,9 +79,27 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     results = []
     try:
+        echo_paths = [p for name in names for p in make_paths(name) if "echo" in p.workloads]
+        echoes = interleaved_echo(echo_paths, sizes, log=not args.quiet)
         for name in names:
             for path in make_paths(name):
-                results.append(run_path(path, sizes, path.workloads, log=not args.quiet))
+                rest = path.workloads - {"echo"}
+                if rest:
+                    result = run_path(path, sizes, rest, log=not args.quiet)
+                else:
+                    result = PathResult(path.name, path.description)
+                    if reason := path.unavailable():
+                        result.status, result.reason = "skipped", reason
+                echo = echoes.get(path.name)
+                if echo is not None and result.status != "skipped":
+                    result.echo = echo.echo
+                    if result.first_output_s is None:
+                        result.first_output_s = echo.first_output_s
+                    if echo.error:
+                        result.errors["echo"] = echo.error
+                        result.status = "error"
+                        result.reason = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
+                results.append(result)
     finally:
         if args.keep:
             print(f"[bench] scratch dirs kept: {' '.join(map(str, SCRATCH_DIRS))}")
@@ -86,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end"
     )
     print(
-        f"# {sizes.keystrokes} keystrokes, bulk {sizes.bulk_mb:g} MB, "
+        f"# {sizes.keystrokes} keystrokes per path in {sizes.echo_rounds} interleaved rounds, "
+        f"bulk {sizes.bulk_mb:g} MB, "
         f"flood {sizes.flood_seconds:g} s at {sizes.flood_rate / 1e6:g} MB/s read rate"
     )
     print()

@@ -23,7 +23,8 @@ from .workloads import (
 
 @dataclass
 class Sizes:
-    keystrokes: int = 500
+    keystrokes: int = 1000
+    echo_rounds: int = 10  # the keystrokes of every path, in this many interleaved rounds
     bulk_mb: float = 200.0
     flood_seconds: float = 10.0
     flood_rate: float = 1_000_000.0
@@ -138,6 +139,71 @@ def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = Tru
         result.status = "error"
         result.reason = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
     return result
+
+
+@dataclass
+class EchoRun:
+    echo: EchoResult | None = None
+    error: str = ""
+    first_output_s: float | None = None
+
+
+def interleaved_echo(paths: list[BenchPath], sizes: Sizes, log: bool = True) -> dict[str, EchoRun]:
+    """Keystroke echo of every path, measured in rounds that take turns (round r starts with
+    path r mod n), so a change in the machine's load hits every path alike. All the paths'
+    servers run at once; each path gets one terminal. Returns each path's samples, or why
+    it has none."""
+    found: dict[str, EchoRun] = {path.name: EchoRun() for path in paths}
+    terms: dict[str, TerminalClient] = {}
+    ready: list[BenchPath] = []
+
+    def say(text: str) -> None:
+        if log:
+            print(f"[bench] echo: {text}", flush=True)
+
+    try:
+        for path in paths:
+            if path.unavailable():
+                continue
+            run = found[path.name]
+            try:
+                path.setup()
+                ready.append(path)
+                opened = path.open()
+                terms[path.name] = opened.term
+                run.first_output_s = opened.first_output_s
+                wait_ready(opened.term)
+                echo_latency(opened.term, 20)  # warm-up, not counted
+            except Exception as error:
+                run.error = f"{type(error).__name__}: {error}"
+                say(f"{path.name} FAILED: {run.error}")
+        names = [name for name in terms if not found[name].error]
+        rounds = max(1, sizes.echo_rounds)
+        per_round = max(1, sizes.keystrokes // rounds)
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        say(f"{rounds} rounds of {per_round} keystrokes on {', '.join(names)}")
+        for round_ in range(rounds):
+            for i in range(len(names)):
+                name = names[(round_ + i) % len(names)]
+                if found[name].error:
+                    continue
+                try:
+                    samples[name] += echo_latency(terms[name], per_round).samples_ms
+                except Exception as error:
+                    found[name].error = f"{type(error).__name__}: {error}"
+                    say(f"{name} FAILED: {found[name].error}")
+        for name in names:
+            if not found[name].error:
+                found[name].echo = EchoResult(samples[name])
+    finally:
+        for term in terms.values():
+            _close_quietly(term)
+        for path in ready:
+            try:
+                path.teardown()
+            except Exception as error:
+                say(f"{path.name} teardown FAILED: {error}")
+    return found
 
 
 def _close_quietly(term: TerminalClient) -> None:

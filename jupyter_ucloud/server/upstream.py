@@ -7,11 +7,14 @@ provider host against the allow-list, and turns client errors into HTTP answers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
 
 from ..client import AsyncUCloud
 from ..client.errors import ShellClosedError, UCloudError, redact
@@ -44,12 +47,21 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+@functools.cache
+def public_suffixes() -> PublicSuffixList:
+    """The Public Suffix List (bundled with ``publicsuffixlist``; about 60 ms to load, so the
+    extension loads it at start-up)."""
+    return PublicSuffixList()
+
+
 def host_allowed(host: str, ucloud_host: str, allowed: list[str]) -> bool:
     """Whether a provider ``host`` may be connected to.
 
     Allowed: the UCloud host itself; for a named UCloud host, its parent domain and that
-    domain's subdomains (``cloud.sdu.dk`` -> ``*.sdu.dk``); and the ``allowed`` entries, exact
-    host names or ``*.domain`` patterns.
+    domain's subdomains (``cloud.sdu.dk`` -> ``*.sdu.dk``), or only the host's own subdomains
+    when that parent is a public suffix (``x.co.uk`` -> ``*.x.co.uk``, never ``*.co.uk``; the
+    same for ``me.github.io``); and the ``allowed`` entries, exact host names or ``*.domain``
+    patterns.
     """
     host = host.lower().rstrip(".")
     home = ucloud_host.lower().rstrip(".")
@@ -57,8 +69,12 @@ def host_allowed(host: str, ucloud_host: str, allowed: list[str]) -> bool:
         return True
     if home and not _is_ip(home):
         labels = home.split(".")
-        parent = ".".join(labels[1:]) if len(labels) >= 3 else home
-        if host == parent or host.endswith("." + parent):
+        domain = ".".join(labels[1:]) if len(labels) >= 3 else home
+        if public_suffixes().privatesuffix(domain) is None:
+            domain = home  # its parent is a public suffix: only the host's own subdomains
+        if public_suffixes().privatesuffix(domain) is not None and (
+            host == domain or host.endswith("." + domain)
+        ):
             return True
     for entry in allowed:
         entry = entry.lower().strip().rstrip(".")
@@ -93,6 +109,7 @@ class Upstream:
         self._applications = list(applications or [])
         self.embedded = embedded
         self.timeout = timeout
+        public_suffixes()  # now, at start-up, rather than inside the first shell request
         self._client: AsyncUCloud | None = None
         self._client_host = ""
         self._background: asyncio.Task[Any] | None = None

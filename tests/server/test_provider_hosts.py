@@ -29,6 +29,14 @@ FOREIGN = "provider.elsewhere.example"
         ("127.0.0.1", "127.0.0.1", [], True),
         ("127.0.0.2", "127.0.0.1", [], False),  # an IP host allows only itself
         ("CLOUD.SDU.DK.", "cloud.sdu.dk", [], True),  # case and a trailing dot do not matter
+        ("api.example.com", "example.com", [], True),  # a two-label host: its own subdomains
+        ("x.co.uk", "x.co.uk", [], True),
+        ("provider.x.co.uk", "x.co.uk", [], True),
+        ("other.co.uk", "x.co.uk", [], False),  # the parent is a public suffix: not opened up
+        ("co.uk", "x.co.uk", [], False),
+        ("someone.github.io", "me.github.io", [], False),  # private suffixes count as well
+        ("provider.me.github.io", "me.github.io", [], True),
+        ("x.localhost", "localhost", [], False),
     ],
 )
 def test_host_allowed(host: str, ucloud: str, allowed: list[str], expected: bool) -> None:

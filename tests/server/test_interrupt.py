@@ -10,11 +10,11 @@ from jupyter_ucloud.client.shell_protocol import strip_ansi
 from .conftest import Api, Term
 
 READ_RATE = 1_000_000  # characters per second, as a slow browser
-# How long the flood may stay on screen after Ctrl-C for a 1 MB/s reader: only what the bridge
-# had already handed to the kernel (its send buffer, capped, and the reader's receive buffer,
-# which the reader's kernel sizes: 0.3-1 MB here) - a sanity bound; the offsets checks below are
-# the exact ones.
-FLOOD_VISIBLE_SECONDS = 2.0
+# What a 1 MB/s reader may still see of the flood after Ctrl-C: only what the bridge had already
+# handed to the kernel (its send buffer, capped, and the reader's receive buffer, which the
+# reader's kernel sizes: 0.3-0.6 MB here), so well under a second of reading. Counted in
+# characters, not seconds: a loaded machine makes the reader slower, not the bridge worse.
+FLOOD_IN_FLIGHT_CHARS = 1_500_000
 
 
 async def new_term(api: Api, connect) -> Term:
@@ -111,7 +111,7 @@ async def test_ctrl_c_stops_the_flood_for_a_slow_reader_within_a_second(api: Api
     )
     # Megabytes were pending; the bridge sent no more than a screenful of them after Ctrl-C.
     assert after_the_skip(frames, read[-1][2]).count("y\r\n") * 3 < 8192
-    assert not flood or max(flood) < FLOOD_VISIBLE_SECONDS, flood[-5:]
+    assert in_flight < FLOOD_IN_FLIGHT_CHARS, (in_flight, flood[-5:])
     await term.run("echo back-$((3*3))")
     await term.wait_for_text("back-9")
     term.close()
@@ -136,7 +136,8 @@ async def test_typing_right_after_ctrl_c_skips_the_stale_flood_not_the_new_outpu
     await term.wait_for_text("FIN25")
     lines = numbers_between(term.output, command, "FIN25")
     assert lines == [str(n) for n in range(1, 3001)], (len(lines), lines[:3], lines[-3:])
+    in_flight = sum(len(text) for _, text, _ in frames) - len(after_the_skip(frames, read[-1][2]))
     print(f"Ctrl-C + command, 1 MB/s reader: flood until +{max(flood, default=0):.2f} s")
     assert after_the_skip(frames, read[-1][2]).count("y\r\n") * 3 < 8192
-    assert not flood or max(flood) < FLOOD_VISIBLE_SECONDS, flood[-5:]
+    assert in_flight < FLOOD_IN_FLIGHT_CHARS, (in_flight, flood[-5:])
     term.close()

@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from pydantic import ValidationError
 
 from ..protocol import (
@@ -211,8 +212,12 @@ class TerminadoShellCodec:
 
 def _json(frame: str | bytes) -> Any:
     try:
+        return orjson.loads(frame)  # several times faster than json on 64 KiB data frames
+    except orjson.JSONDecodeError:
+        pass
+    try:  # what orjson refuses but json reads (escaped lone surrogates), or is no JSON at all
         return json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         log.debug("ignoring a shell frame that is not JSON")
         return None
 

@@ -41,6 +41,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import ValidationError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
@@ -91,14 +92,14 @@ def _frame(payload: Any, stream_id: str) -> str:
 # from plain dicts, without a model round trip.
 
 
-def _data_frame(text: str, stream_id: str) -> str:
+def _data_frame(text: str, stream_id: str) -> bytes:
     envelope = {"type": "message", "payload": {"type": "data", "data": text}, "streamId": stream_id}
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(envelope)  # the same bytes as _frame's, many times faster
 
 
-def _ack_frame(stream_id: str) -> str:
+def _ack_frame(stream_id: str) -> bytes:
     envelope = {"type": "message", "payload": {"type": "ack"}, "streamId": stream_id}
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(envelope)
 
 
 _PLAIN_REQUEST_KEYS = frozenset(("call", "streamId", "payload", "project"))
@@ -385,7 +386,7 @@ class ProviderShellSocket(WebSocketHandler):
             return
         self._close(CLOSE_NORMAL, "shell exited")
 
-    async def _send(self, text: str) -> bool:
+    async def _send(self, text: str | bytes) -> bool:
         """Write a frame and wait until it is on the socket; ``False`` once the socket closed."""
         if self._closed:
             return False

@@ -138,8 +138,13 @@ def test_provider_codec_decodes_answers_and_skips_the_rest() -> None:
         '{"ping":"pong"}',
         '{"type":"message"}',
         '{"type":"message","payload":{"type":"data"},"streamId":"0"}',
+        "[" * 5000 + "]" * 5000,  # nested past any parser's limit
     ):
         assert codec.decode(junk) == []
+    # Valid JSON that the fast parser refuses (an escaped lone surrogate) still decodes.
+    odd = '{"type":"message","payload":{"type":"data","data":"a\\ud800b"},"streamId":"0"}'
+    assert codec.decode(odd) == [Output("a\ud800b")]
+    assert codec.decode(odd.encode()) == [Output("a\ud800b")]
 
 
 def test_terminado_codec() -> None:

@@ -19,8 +19,8 @@ from jupyter_ucloud.protocol import (
 
 @pytest.mark.parametrize("text", ["", "a", "ls -l\r", "æøå ✓ \U0001f600", '"\\\x00\x1b[31m'])
 def test_data_and_ack_frames_match_the_models(text: str) -> None:
-    assert _data_frame(text, "3") == _frame(ShellData(data=text), "3")
-    assert _ack_frame("17") == _frame(ShellAck(), "17")
+    assert _data_frame(text, "3") == _frame(ShellData(data=text), "3").encode()
+    assert _ack_frame("17") == _frame(ShellAck(), "17").encode()
     ShellResponseEnvelope.model_validate(json.loads(_data_frame(text, "3")))
 
 

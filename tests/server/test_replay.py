@@ -77,3 +77,18 @@ def test_terminal_queries_are_stripped_and_nothing_else() -> None:
     text = "A" + "B".join(queries) + "C" + kept
     assert strip_terminal_queries(text) == "A" + "B" * (len(queries) - 1) + "C" + kept
     assert strip_terminal_queries("plain") == "plain"
+
+
+def test_stdout_frames_are_the_json_a_terminal_expects() -> None:
+    """``["stdout", text, end]`` as the stock terminal reads it, for any text the provider
+    may send: escapes, non-ASCII, and (after ``_encodable``) JSON's escaped lone surrogates."""
+    import json
+
+    from jupyter_ucloud.server.shells import _encodable, _stdout_frame
+
+    for text in ("plain", 'a"\\b\x00\x1b[31m\r\n', "æøå ✓ 😀 \u2028", "x" * 70000):
+        frame = _stdout_frame(text, 42)
+        assert isinstance(frame, bytes)
+        assert json.loads(frame) == ["stdout", text, 42]
+    lone = _encodable(json.loads('"a\\ud800b"'))
+    assert json.loads(_stdout_frame(lone, 3)) == ["stdout", "a\ufffdb", 3]

@@ -160,10 +160,10 @@ class TerminalWebSocketHandler(
 
     # --- ClientSink -------------------------------------------------------------------------------
 
-    async def send_frame(self, frame: str) -> None:
+    async def send_frame(self, frame: str | bytes) -> None:
         await self.write_message(frame)
 
-    def write_frame(self, frame: str) -> Future[None]:
+    def write_frame(self, frame: str | bytes) -> Future[None]:
         return self.write_message(frame)
 
     def close_client(self, code: int, reason: str) -> None:

@@ -3,9 +3,9 @@
 The child gets the PTY's slave side as stdin/stdout/stderr and as its controlling terminal
 (``setsid`` + ``TIOCSCTTY``), so ``TIOCSWINSZ`` on the master delivers ``SIGWINCH`` to it and job
 control works. The master is non-blocking and is only watched (``loop.add_reader``) while a
-``read()`` is awaited: nobody reads the PTY unless the consumer can take more, which is the whole
-flow-control story (when the consumer stops reading, the kernel buffer fills and the program
-writing to the terminal blocks).
+``read()`` is awaited, or, with ``stream_output``, while the consumer takes more: nobody reads
+the PTY unless the consumer can take more, which is the whole flow-control story (when the
+consumer stops reading, the kernel buffer fills and the program writing to the terminal blocks).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["PtyProcess"]
@@ -70,6 +70,8 @@ class PtyProcess:
         self._drained: asyncio.Future[None] | None = None
         self._writer_registered = False
         self._read_waiter: asyncio.Future[None] | None = None
+        self._on_output: Callable[[bytes], Awaitable[object] | None] | None = None
+        self._streaming = False  # the reader callback of stream_output is registered
 
     @classmethod
     async def spawn(
@@ -120,6 +122,45 @@ class PtyProcess:
             if chunk is not None:
                 return chunk
             await self._wait_readable()
+
+    def stream_output(self, on_output: Callable[[bytes], Awaitable[object] | None]) -> None:
+        """Hand what the terminal writes to ``on_output`` right from the event loop's reader
+        callback (no task per chunk), ``b""`` once at the end. While an awaitable that
+        ``on_output`` returned is not done, the terminal is not read. Not with ``read()``."""
+        self._on_output = on_output
+        self._watch_output()
+
+    def stop_output(self) -> None:
+        """No more ``on_output`` calls."""
+        self._on_output = None
+        self._unwatch_output()
+
+    def _watch_output(self) -> None:
+        if self._fd is not None and self._on_output is not None and not self._streaming:
+            asyncio.get_running_loop().add_reader(self._fd, self._output_ready)
+            self._streaming = True
+
+    def _unwatch_output(self) -> None:
+        if self._streaming:
+            self._streaming = False
+            if self._fd is not None:
+                asyncio.get_running_loop().remove_reader(self._fd)
+
+    def _output_ready(self) -> None:
+        on_output = self._on_output
+        if on_output is None:
+            return
+        data = self._read_available(READ_CHUNK)
+        if data is None:
+            return
+        if not data:
+            self.stop_output()
+            on_output(b"")
+            return
+        waiting = on_output(data)
+        if waiting is not None:
+            self._unwatch_output()
+            asyncio.ensure_future(waiting).add_done_callback(lambda _: self._watch_output())
 
     def _read_available(self, max_bytes: int) -> bytes | None:
         """Everything available now (coalesced), ``b""`` at EOF, ``None`` when nothing is."""
@@ -245,6 +286,10 @@ class PtyProcess:
         if self._writer_registered:
             loop.remove_writer(fd)
             self._writer_registered = False
+        if self._streaming:
+            loop.remove_reader(fd)
+            self._streaming = False
+        self._on_output = None
         if self._read_waiter is not None:
             loop.remove_reader(fd)
             if not self._read_waiter.done():

@@ -56,7 +56,7 @@ from ..protocol import (
     ShellResponseEnvelope,
 )
 from .backends.base import BackendError
-from .pty import READ_CHUNK, PtyProcess
+from .pty import PtyProcess
 
 if TYPE_CHECKING:
     from .server import LocalServer
@@ -133,7 +133,6 @@ class ProviderShellSocket(WebSocketHandler):
         self._session: ShellSession | None = None
         self._initializing = False
         self._init_timer: asyncio.TimerHandle | None = None
-        self._pump: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._username_hint: str | None = None
         self._closed = False
@@ -319,7 +318,7 @@ class ProviderShellSocket(WebSocketHandler):
             shell.write(b"".join(self._typeahead))
             self._typeahead.clear()
             await shell.drain()
-        self._pump = asyncio.create_task(self._pump_output(shell, stream_id))
+        self._stream_output(shell, stream_id)
         log.info("shell opened on job %s rank %d", job.id, session.rank)
 
     def _while_starting(self, payload: Any) -> None:
@@ -372,19 +371,35 @@ class ProviderShellSocket(WebSocketHandler):
         await self._send(_frame(ShellData(data=f"\r\n{why}\r\n"), stream_id))
         self._close(code, close_reason(why))
 
-    async def _pump_output(self, shell: PtyProcess, stream_id: str) -> None:
+    def _stream_output(self, shell: PtyProcess, stream_id: str) -> None:
+        """Terminal output -> ``data`` frames, from the PTY's reader callback. At most two
+        frames are on their way: while the older one is not on the socket, the PTY is not
+        read (its buffer fills and the program writing to it blocks)."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        try:
-            while True:
-                data = await shell.read(READ_CHUNK)
-                text = decoder.decode(data, final=not data)
-                if text and not await self._send(_data_frame(text, stream_id)):
-                    return
-                if not data:
-                    break
-        except asyncio.CancelledError:
-            return
-        self._close(CLOSE_NORMAL, "shell exited")
+        in_flight = 0
+
+        def written(_: object) -> None:
+            nonlocal in_flight
+            in_flight -= 1
+
+        def on_output(data: bytes) -> Awaitable[object] | None:
+            nonlocal in_flight
+            text = decoder.decode(data, final=not data)
+            waiting = None
+            if text and not self._closed:
+                try:
+                    sent = self.write_message(_data_frame(text, stream_id))
+                except WebSocketClosedError:
+                    return None
+                in_flight += 1
+                sent.add_done_callback(written)
+                if in_flight > 1:
+                    waiting = sent
+            if not data:
+                self._close(CLOSE_NORMAL, "shell exited")
+            return waiting
+
+        shell.stream_output(on_output)
 
     async def _send(self, text: str | bytes) -> bool:
         """Write a frame and wait until it is on the socket; ``False`` once the socket closed."""
@@ -417,11 +432,9 @@ class ProviderShellSocket(WebSocketHandler):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._pump is not None and self._pump is not asyncio.current_task():
-            self._pump.cancel()
-        self._pump = None
         shell, self._shell = self._shell, None
         if shell is not None:
+            shell.stop_output()
             self.server.track(shell.terminate())
 
     async def shutdown(self) -> None:

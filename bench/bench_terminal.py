@@ -2,9 +2,9 @@
 """Terminal benchmark: raw PTY, stock Jupyter terminal, UCloud provider leg, full bridge, Slurm.
 
 Every path runs the same client code (keystroke echo, flood + Ctrl-C, bulk output) in one run,
-with the stock Jupyter terminal measured alongside as the baseline. Keystroke echo comes first,
-in rounds that take turns between the paths (all their servers up at once); then each path in
-turn, on fresh servers, for the flood and the bulk output. Run `./dev bench --help`.
+with the stock Jupyter terminal measured alongside as the baseline. Keystroke echo and bulk
+output come first, in rounds that take turns between the paths (all their servers up at once);
+then each path in turn, on fresh servers, for the flood. Run `./dev bench --help`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from termbench.paths import ALL_PATHS, make_paths
 from termbench.report import full_report, misses
-from termbench.results import PathResult, Sizes, interleaved_echo, run_path
+from termbench.results import PathResult, Sizes, merge_shared, run_path, shared_phase
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
 
-QUICK = Sizes(keystrokes=60, echo_rounds=3, bulk_mb=5.0, flood_seconds=2.0)
+QUICK = Sizes(keystrokes=60, echo_rounds=3, bulk_mb=6.0, bulk_rounds=2, flood_seconds=2.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--echo-rounds",
         type=int,
         help="interleaved rounds the keystrokes are measured in (default 10)",
+    )
+    parser.add_argument(
+        "--bulk-rounds",
+        type=int,
+        help="interleaved rounds the bulk output is measured in (default 4)",
     )
     parser.add_argument("--flood-seconds", type=float, help="seconds of `yes` (default 10)")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes.flood_seconds = args.flood_seconds
     if args.echo_rounds is not None:
         sizes.echo_rounds = args.echo_rounds
+    if args.bulk_rounds is not None:
+        sizes.bulk_rounds = args.bulk_rounds
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL_PATHS]
     if unknown:
@@ -79,26 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     results = []
     try:
-        echo_paths = [p for name in names for p in make_paths(name) if "echo" in p.workloads]
-        echoes = interleaved_echo(echo_paths, sizes, log=not args.quiet)
+        shared_paths = [p for name in names for p in make_paths(name)]
+        shared = shared_phase(shared_paths, sizes, log=not args.quiet)
         for name in names:
             for path in make_paths(name):
-                rest = path.workloads - {"echo"}
+                rest = path.workloads - {"echo", "bulk"}
                 if rest:
                     result = run_path(path, sizes, rest, log=not args.quiet)
                 else:
                     result = PathResult(path.name, path.description)
                     if reason := path.unavailable():
                         result.status, result.reason = "skipped", reason
-                echo = echoes.get(path.name)
-                if echo is not None and result.status != "skipped":
-                    result.echo = echo.echo
-                    if result.first_output_s is None:
-                        result.first_output_s = echo.first_output_s
-                    if echo.error:
-                        result.errors["echo"] = echo.error
-                        result.status = "error"
-                        result.reason = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
+                if result.status != "skipped" and path.name in shared:
+                    merge_shared(result, shared[path.name])
                 results.append(result)
     finally:
         if args.keep:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"# {sizes.keystrokes} keystrokes per path in {sizes.echo_rounds} interleaved rounds, "
-        f"bulk {sizes.bulk_mb:g} MB, "
+        f"bulk {sizes.bulk_mb:g} MB in {sizes.bulk_rounds}, "
         f"flood {sizes.flood_seconds:g} s at {sizes.flood_rate / 1e6:g} MB/s read rate"
     )
     print()

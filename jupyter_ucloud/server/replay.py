@@ -72,12 +72,16 @@ class ReplayBuffer:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def append(self, text: str) -> int:
-        """Add output; returns the new end offset."""
+    def append(self, text: str, keep_from: int | None = None) -> int:
+        """Add output; returns the new end offset.
+
+        ``keep_from``: the oldest offset a connected reader has yet to receive. Nothing from there
+        on is evicted, even when that takes the buffer past ``limit`` for a while (the caller
+        bounds how far such a reader may lag); the limit applies again once it has read on."""
         if not text:
             return self._end
         size = _utf8_len(text)
-        if size > self.limit:  # keep only the tail that fits
+        if size > self.limit and keep_from is None:  # keep only the tail that fits
             tail = text[max(0, len(text) - self.limit) :]
             while _utf8_len(tail) > self.limit:
                 tail = tail[max(1, (_utf8_len(tail) - self.limit) // 4) :]
@@ -93,8 +97,29 @@ class ReplayBuffer:
         self._bytes += size
         self._end += len(text)
         while self._bytes > self.limit:
-            self._evict_front()
+            if keep_from is None:
+                self._evict_front()
+            elif not self._evict_before(keep_from):
+                break
         return self._end
+
+    def _evict_before(self, keep_from: int) -> bool:
+        """Evict from the front, but nothing at or after ``keep_from``; ``False`` when there
+        is nothing left that may go."""
+        start, text, size = self._chunks[0]
+        if start >= keep_from:
+            return False
+        if start + len(text) <= keep_from:
+            self._evict_front()
+            return True
+        # The oldest chunk holds keep_from: drop (at most) what comes before it.
+        excess = self._bytes - self.limit
+        drop = min(keep_from - start, excess)
+        keep = text[drop:]
+        keep_size = _utf8_len(keep)
+        self._chunks[0] = (start + drop, keep, keep_size)
+        self._bytes -= size - keep_size
+        return False
 
     def _evict_front(self) -> None:
         start, text, size = self._chunks.popleft()

@@ -312,7 +312,12 @@ class Shell:
         if not text.isascii():
             text = _encodable(text)
         start = self.buffer.end
-        self.buffer.append(text)
+        # A client that keeps up (pacing) must not lose output the buffer's limit would evict:
+        # a provider frame may be larger than the whole buffer. (Not while an interrupt's stale
+        # output is being skipped: that is read unpaced and is not wanted.)
+        wanted = [max(c.cursor, c.skip_floor) for c in self.clients if c.pacing]
+        keep_from = min(wanted) if wanted and not self._skipping else None
+        self.buffer.append(text, keep_from)
         self.last_activity = _now_ms()
         if self._skipping:
             self._check_interrupt_acked()

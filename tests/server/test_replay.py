@@ -92,3 +92,18 @@ def test_stdout_frames_are_the_json_a_terminal_expects() -> None:
         assert json.loads(frame) == ["stdout", text, 42]
     lone = _encodable(json.loads('"a\\ud800b"'))
     assert json.loads(_stdout_frame(lone, 3)) == ["stdout", "a\ufffdb", 3]
+
+
+def test_output_a_reader_still_needs_is_kept_past_the_limit() -> None:
+    buffer = ReplayBuffer(1000)
+    buffer.append("a" * 900)
+    buffer.append("b" * 5000, keep_from=300)  # a reader is at 300: keep 300.. whole
+    assert buffer.start == 300
+    first, got = buffer.read(300, 10_000)
+    assert (first, got) == (300, "a" * 600 + "b" * 5000)
+    buffer.append("c" * 10, keep_from=5900)  # it read everything: back to the limit
+    assert buffer.size_bytes <= 1000
+    assert buffer.read(buffer.start, 10_000)[1].endswith("b" * 990 + "c" * 10)
+    buffer.append("d" * 3000)  # nobody reading: a single large append keeps its tail
+    assert buffer.size_bytes == 1000
+    assert buffer.read(buffer.start, 10_000)[1] == "d" * 1000

@@ -233,7 +233,7 @@ class AsyncShell(ShellState):
         reading = self._reading
         if reading.done():
             pass
-        elif timeout is None:  # the usual wait (the bridge's pump): no shield, no timer
+        elif timeout is None:  # a plain wait (``async for``): no shield, no timer
             try:
                 await reading
             except asyncio.CancelledError:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import signal
 import struct
@@ -22,6 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["PtyProcess"]
+
+log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
 
@@ -155,12 +158,20 @@ class PtyProcess:
             return
         if not data:
             self.stop_output()
-            on_output(b"")
+        try:
+            waiting = on_output(data)
+        except Exception:  # a consumer's bug: stop here rather than spin on a readable fd
+            log.exception("PTY output handler failed; no more output is read")
+            self.stop_output()
             return
-        waiting = on_output(data)
-        if waiting is not None:
+        if waiting is not None and data:
             self._unwatch_output()
-            asyncio.ensure_future(waiting).add_done_callback(lambda _: self._watch_output())
+            asyncio.ensure_future(waiting).add_done_callback(self._consumer_ready)
+
+    def _consumer_ready(self, waited: asyncio.Future[object]) -> None:
+        if not waited.cancelled():
+            waited.exception()  # the consumer's own business (e.g. its socket closed)
+        self._watch_output()
 
     def _read_available(self, max_bytes: int) -> bytes | None:
         """Everything available now (coalesced), ``b""`` at EOF, ``None`` when nothing is."""

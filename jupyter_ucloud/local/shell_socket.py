@@ -378,9 +378,11 @@ class ProviderShellSocket(WebSocketHandler):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         in_flight = 0
 
-        def written(_: object) -> None:
+        def written(sent: asyncio.Future[None]) -> None:
             nonlocal in_flight
             in_flight -= 1
+            if not sent.cancelled():
+                sent.exception()  # a closed socket: on_close cleans up
 
         def on_output(data: bytes) -> Awaitable[object] | None:
             nonlocal in_flight

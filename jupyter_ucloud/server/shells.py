@@ -35,7 +35,7 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> clients::
   PTY at once. The tty driver then discards the output still queued in the PTY; what was
   already on its way to the browser (the provider's socket buffers, often megabytes of ``yes``)
   is just as stale, so it is skipped too - and nothing else. After an interrupt character
-  (``^C``, ``^\\``, ``^Z``) the pump reads without pacing and clients send nothing (with a
+  (``^C``, ``^\\``, ``^Z``) the provider leg is read without pacing and clients send nothing (with a
   provider that does not ack: only the last ``INTERRUPT_TAIL_CHARS`` of output) until the
   *boundary* is known, the output position from which everything is delivered in full:
 
@@ -119,7 +119,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FRAME_CHARS = 65536  # largest stdout frame to a client (tornado is slow with larger text frames)
-FLOW_WINDOW = 16384  # how far the pump may run ahead of the slowest pacing client
+FLOW_WINDOW = 16384  # how far the provider may be read ahead of the slowest pacing client
 STDIN_CHUNK = 4096  # large pastes go to the provider in pieces of this size
 INTERRUPT_CHARS = ("\x03", "\x1c", "\x1a")
 INTERRUPT_FLUSH_SECONDS = 1.0
@@ -183,7 +183,7 @@ class ClientSink(Protocol):
         it."""
 
     # Optional: ``write_frame(frame) -> Future`` starts the same write without a coroutine, so
-    # the pump can hand live output to an idle client without waking its sender task.
+    # new output can go to an idle client as it arrives, without waking its sender task.
 
     def close_client(self, code: int, reason: str) -> None:
         """Close the client's connection."""
@@ -207,7 +207,7 @@ class ShellClient:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     idle: bool = False  # its sender task waits for output, having sent everything
-    writing: asyncio.Future[Any] | None = None  # a frame the pump wrote for it, in flight
+    writing: asyncio.Future[Any] | None = None  # a frame written to it directly, in flight
     write_now: Callable[[bytes], asyncio.Future[Any]] | None = None  # the sink's write_frame
 
 
@@ -473,7 +473,7 @@ class Shell:
             while True:
                 writing = client.writing
                 if writing is not None:
-                    await writing  # a frame the pump wrote directly
+                    await writing  # a frame written to it directly (_deliver)
                     if client.writing is writing:
                         client.writing = None
                 end = self.buffer.end

@@ -322,7 +322,7 @@ class Shell:
         if self._skipping:
             self._check_interrupt_acked()
         self._deliver(text, start)
-        if self._has_room():
+        if self._skipping or not self._pacing_behind():
             return None
         return self._wait_for_room()
 
@@ -408,19 +408,17 @@ class Shell:
                 return state
             await asyncio.sleep(0.2)
 
-    def _has_room(self) -> bool:
-        if self._skipping:
-            return True
+    def _pacing_behind(self) -> list[ShellClient]:
+        """The pacing clients more than ``FLOW_WINDOW`` behind the newest output."""
         end = self.buffer.end
-        return not any(c.pacing and end - c.cursor > FLOW_WINDOW for c in self.clients)
+        return [c for c in self.clients if c.pacing and end - c.cursor > FLOW_WINDOW]
 
     async def _wait_for_room(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             if self._skipping or self._closing:
                 return
-            end = self.buffer.end
-            behind = [c for c in self.clients if c.pacing and end - c.cursor > FLOW_WINDOW]
+            behind = self._pacing_behind()
             if not behind:
                 return
             now = loop.time()

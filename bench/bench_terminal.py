@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from termbench.paths import ALL_PATHS, make_paths
 from termbench.report import full_report, misses
-from termbench.results import PathResult, Sizes, merge_shared, run_path, shared_phase
+from termbench.results import PathResult, Sizes, merge_shared, run_flood, shared_phase
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
 
 QUICK = Sizes(keystrokes=60, echo_rounds=3, bulk_mb=6.0, bulk_rounds=2, flood_seconds=2.0)
@@ -90,9 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         shared = shared_phase(shared_paths, sizes, log=not args.quiet)
         for name in names:
             for path in make_paths(name):
-                rest = path.workloads - {"echo", "bulk"}
-                if rest:
-                    result = run_path(path, sizes, rest, log=not args.quiet)
+                if "flood" in path.workloads:
+                    result = run_flood(path, sizes, log=not args.quiet)
                 else:
                     result = PathResult(path.name, path.description)
                     if reason := path.unavailable():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,12 +53,10 @@ class PathResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = True) -> PathResult:
-    """Set up `path`, run the workloads in a fixed order (echo, flood, bulk), tear it down.
-
-    A workload that fails is recorded in `errors` and the next one gets a fresh terminal, so one
-    broken measurement does not hide the others.
-    """
+def run_flood(path: BenchPath, sizes: Sizes, log: bool = True) -> PathResult:
+    """Set up `path` on its own, run the flood on one terminal, record its server processes
+    (CPU, peak RSS, growth during the flood), tear it down. Echo and bulk run in
+    ``shared_phase``."""
     result = PathResult(path.name, path.description)
     if reason := path.unavailable():
         result.status, result.reason = "skipped", reason
@@ -82,48 +79,24 @@ def run_path(path: BenchPath, sizes: Sizes, workloads: set[str], log: bool = Tru
         with ProcessWatch(path.processes) as watch:
             cpu0 = watch.cpu()
             growth: dict[str, int] = {}
-            bulk_cpu: dict[str, float] = {}
-            for what in ("echo", "flood", "bulk"):
-                if what not in workloads:
-                    continue
-                try:
-                    if term is None:
-                        opened = path.open()
-                        term = opened.term
-                        if result.first_output_s is None:
-                            result.first_output_s = opened.first_output_s
-                        wait_ready(term)
-                    if what == "echo":
-                        say(f"echo latency, {sizes.keystrokes} keystrokes")
-                        result.echo = echo_latency(term, sizes.keystrokes)
-                    elif what == "flood":
-                        say(f"flood: {sizes.flood_seconds:g} s of `yes` read at 1 MB/s, Ctrl-C")
-                        window = watch.peaks_since()
-                        result.flood = flood(
-                            term, sizes.flood_seconds, sizes.flood_rate, on_tick=window.tick
-                        )
-                        growth = window.growth()
-                    else:
-                        if result.flood is not None:
-                            # Past the bridge's post-interrupt flush window (1 s): a flood's
-                            # Ctrl-C must not shorten the next measurement.
-                            time.sleep(2)
-                        say(f"bulk output, {sizes.bulk_mb:g} MB")
-                        before = watch.cpu()
-                        result.bulk = bulk_throughput(term, sizes.bulk_mb)
-                        after = watch.cpu()
-                        bulk_cpu = {k: after[k] - before[k] for k in after if k in before}
-                except Exception as error:
-                    failed(what, error)
-                    if term is not None:
-                        _close_quietly(term)
-                        term = None
+            try:
+                opened = path.open()
+                term = opened.term
+                result.first_output_s = opened.first_output_s
+                wait_ready(term)
+                say(f"flood: {sizes.flood_seconds:g} s of `yes` read at 1 MB/s, Ctrl-C")
+                window = watch.peaks_since()
+                result.flood = flood(
+                    term, sizes.flood_seconds, sizes.flood_rate, on_tick=window.tick
+                )
+                growth = window.growth()
+            except Exception as error:
+                failed("flood", error)
             cpu1 = watch.cpu()
             watch.sample()
             for label in path.processes:
                 result.processes[label] = ProcessResult(
                     cpu_total_s=cpu1.get(label, 0.0) - cpu0.get(label, 0.0),
-                    cpu_bulk_s=bulk_cpu.get(label),
                     peak_rss=watch.peak.get(label, 0),
                     flood_growth=growth.get(label),
                 )

@@ -44,26 +44,7 @@ T = TypeVar("T")
 class AsyncUCloud(ClientBase):
     """As ``UCloud`` (same arguments and discovery), with every call awaited."""
 
-    def __init__(
-        self,
-        host: str | None = None,
-        refresh_token: str | None = None,
-        api_token: str | None = None,
-        project: str | None = None,
-        *,
-        jupyter_url: str | None = None,
-        jupyter_token: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            host,
-            refresh_token,
-            api_token,
-            project,
-            jupyter_url=jupyter_url,
-            jupyter_token=jupyter_token,
-            timeout=timeout,
-        )
+    def _setup(self) -> None:
         self.jobs = AsyncJobs(self)
         self.shells = AsyncShells(self)
 

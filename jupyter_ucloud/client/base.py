@@ -25,6 +25,10 @@ class ClientBase:
         )
         self._exchange = Exchange(self._target.endpoint, self._target.auth, self._target.project)
         self.timeout = timeout
+        self._setup()
+
+    def _setup(self) -> None:
+        """The flavour's own parts (HTTP session, ``jobs``, ``shells``)."""
 
     @property
     def host(self) -> str:

@@ -65,26 +65,7 @@ class UCloud(ClientBase):
     ``UCloud(jupyter_url=..., jupyter_token=...)`` through a Jupyter server's ``/ucloud`` proxy.
     ``timeout`` (seconds) bounds every HTTP call and websocket handshake."""
 
-    def __init__(
-        self,
-        host: str | None = None,
-        refresh_token: str | None = None,
-        api_token: str | None = None,
-        project: str | None = None,
-        *,
-        jupyter_url: str | None = None,
-        jupyter_token: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            host,
-            refresh_token,
-            api_token,
-            project,
-            jupyter_url=jupyter_url,
-            jupyter_token=jupyter_token,
-            timeout=timeout,
-        )
+    def _setup(self) -> None:
         self._session = requests.Session()
         self.jobs = Jobs(self)
         self.shells = Shells(self)

@@ -6,13 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from jupyter_ucloud.server.embedded import local_server_command
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -49,21 +50,7 @@ class LocalServerProcess:
         ready = self.data_dir / "ready.json"
         ready.unlink(missing_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            sys.executable,
-            "-m",
-            "jupyter_ucloud",
-            "local",
-            "--port",
-            "0",
-            "--data-dir",
-            str(self.data_dir),
-            "--ready-file",
-            str(ready),
-        ]
-        if self.config_file is not None:
-            args += ["--config", str(self.config_file)]
-        args += self.extra_args
+        args = [*local_server_command(self.data_dir, ready, self.config_file), *self.extra_args]
         self.log_file = self.data_dir / "server.log"
         log = self.log_file.open("ab")
         self.proc = subprocess.Popen(

@@ -17,7 +17,29 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedServer", "EmbeddedServerError", "EmbeddedServerInfo"]
+__all__ = ["EmbeddedServer", "EmbeddedServerError", "EmbeddedServerInfo", "local_server_command"]
+
+
+def local_server_command(
+    data_dir: Path, ready_file: Path, config_file: str | Path | None = None
+) -> list[str]:
+    """``jupyter ucloud local`` on a free loopback port, in this Python, announcing itself in
+    ``ready_file`` once it listens."""
+    args = [
+        sys.executable,
+        "-m",
+        "jupyter_ucloud",
+        "local",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--ready-file",
+        str(ready_file),
+    ]
+    if config_file:
+        args += ["--config", str(config_file)]
+    return args
 
 
 class EmbeddedServerError(RuntimeError):
@@ -77,20 +99,7 @@ class EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.ready_file.unlink()
-        args = [
-            sys.executable,
-            "-m",
-            "jupyter_ucloud",
-            "local",
-            "--port",
-            "0",
-            "--data-dir",
-            str(self.data_dir),
-            "--ready-file",
-            str(self.ready_file),
-        ]
-        if self.config_file:
-            args += ["--config", self.config_file]
+        args = local_server_command(self.data_dir, self.ready_file, self.config_file)
         with self.log_file.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
                 *args,

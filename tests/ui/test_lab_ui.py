@@ -84,16 +84,22 @@ def fill_start_form(page: Any, replicas: str) -> Any:
     return dialog
 
 
-def test_start_job_shows_server_validation_then_starts(lab: LabProcess, browser_page: Any) -> None:
-    page = browser_page
-    # What the server says about a job with too many ranks, asked directly.
+def product_reference(lab: LabProcess, product_id: str) -> dict[str, Any]:
+    """The product reference ``{id, category, provider}`` of ``product_id``, as the proxy's
+    ``retrieveProducts`` names it."""
     products = lab.api("ucloud/api/jobs/retrieveProducts").json()["productsByProvider"]
-    multi = next(
+    return next(
         s["support"]["product"]
         for ps in products.values()
         for s in ps
-        if s["support"]["product"]["id"] == "compute-multi"
+        if s["support"]["product"]["id"] == product_id
     )
+
+
+def test_start_job_shows_server_validation_then_starts(lab: LabProcess, browser_page: Any) -> None:
+    page = browser_page
+    # What the server says about a job with too many ranks, asked directly.
+    multi = product_reference(lab, "compute-multi")
     too_many = {
         "items": [
             {

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .conftest import ARTIFACTS, LabProcess
-from .test_lab_ui import expect, row_matching, run_in_terminal
+from .test_lab_ui import expect, product_reference, row_matching, run_in_terminal
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -22,13 +22,7 @@ PROMPT = re.compile(r"[#$]\s*$")
 
 
 def start_job(lab: LabProcess) -> str:
-    products = lab.api("ucloud/api/jobs/retrieveProducts").json()["productsByProvider"]
-    multi = next(
-        s["support"]["product"]
-        for ps in products.values()
-        for s in ps
-        if s["support"]["product"]["id"] == "compute-multi"
-    )
+    multi = product_reference(lab, "compute-multi")
     body = {
         "items": [
             {

@@ -55,6 +55,7 @@ from ..protocol import (
     ShellResize,
     ShellResponseEnvelope,
 )
+from ..ws_flush import all_on_socket
 from .backends.base import BackendError
 from .pty import PtyProcess
 
@@ -195,6 +196,8 @@ class ProviderShellSocket(WebSocketHandler):
         try:
             sent = self.write_message(_ack_frame(stream_id))
         except WebSocketClosedError:
+            return None
+        if all_on_socket(self):
             return None
         self._acks_in_flight += 1
         sent.add_done_callback(self._ack_sent)
@@ -372,9 +375,10 @@ class ProviderShellSocket(WebSocketHandler):
         self._close(code, close_reason(why))
 
     def _stream_output(self, shell: PtyProcess, stream_id: str) -> None:
-        """Terminal output -> ``data`` frames, from the PTY's reader callback. At most two
-        frames are on their way: while the older one is not on the socket, the PTY is not
-        read (its buffer fills and the program writing to it blocks)."""
+        """Terminal output -> ``data`` frames, from the PTY's reader callback. A frame the
+        socket takes at once is done with; of those it does not, at most two are on their way:
+        while the older one is not on the socket, the PTY is not read (its buffer fills and the
+        program writing to it blocks)."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         in_flight = 0
 
@@ -393,10 +397,11 @@ class ProviderShellSocket(WebSocketHandler):
                     sent = self.write_message(_data_frame(text, stream_id))
                 except WebSocketClosedError:
                     return None
-                in_flight += 1
-                sent.add_done_callback(written)
-                if in_flight > 1:
-                    waiting = sent
+                if not all_on_socket(self):
+                    in_flight += 1
+                    sent.add_done_callback(written)
+                    if in_flight > 1:
+                        waiting = sent
             if not data:
                 self._close(CLOSE_NORMAL, "shell exited")
             return waiting

@@ -18,7 +18,9 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> clients::
 * The provider leg hands each frame to ``_on_output`` as it arrives (``stream_output``). A
   client that has sent everything gets the new output written to it right there - the
   keystroke echo path has no queue and no task switch - and any other client's sender task
-  is woken to take it from the buffer.
+  is woken to take it from the buffer. A frame its socket takes at once leaves the client
+  caught up (``write_frame`` answers ``None``); only a frame left in tornado's buffer, the
+  socket pushing back, makes the client *writing* until it is out.
 * Flow control: when a *pacing* client is more than ``FLOW_WINDOW`` characters behind the
   newest output, ``_on_output`` returns ``_wait_for_room()`` and the provider leg reads no
   further frame until it is done. Each sender awaits ``write_message`` before it takes the next
@@ -182,8 +184,9 @@ class ClientSink(Protocol):
         """Send one text frame (``bytes``: already UTF-8); return when the transport has taken
         it."""
 
-    # Optional: ``write_frame(frame) -> Future`` starts the same write without a coroutine, so
-    # new output can go to an idle client as it arrives, without waking its sender task.
+    # Optional: ``write_frame(frame) -> Future | None`` starts the same write without a
+    # coroutine, so new output can go to an idle client as it arrives, without waking its sender
+    # task; ``None`` when the transport has taken the frame already (nothing to wait for).
 
     def close_client(self, code: int, reason: str) -> None:
         """Close the client's connection."""
@@ -208,7 +211,7 @@ class ShellClient:
     task: asyncio.Task[None] | None = None
     idle: bool = False  # its sender task waits for output, having sent everything
     writing: asyncio.Future[Any] | None = None  # a frame written to it directly, in flight
-    write_now: Callable[[bytes], asyncio.Future[Any]] | None = None  # the sink's write_frame
+    write_now: Callable[[bytes], asyncio.Future[Any] | None] | None = None  # sink.write_frame
 
 
 class Shell:
@@ -366,6 +369,8 @@ class Shell:
             client.wake.set()
             return
         client.cursor = end
+        if future is None:  # on the socket already: the client is caught up
+            return
         client.writing = future
         client.write_started = asyncio.get_running_loop().time()
         future.add_done_callback(lambda done: self._direct_write_done(client, done))

@@ -25,6 +25,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ...ws_flush import all_on_socket
 from ..shells import Shell, ShellClient, ShellManager
 from .base import AUTH_RESOURCE
 
@@ -163,8 +164,9 @@ class TerminalWebSocketHandler(
     async def send_frame(self, frame: str | bytes) -> None:
         await self.write_message(frame)
 
-    def write_frame(self, frame: str | bytes) -> Future[None]:
-        return self.write_message(frame)
+    def write_frame(self, frame: str | bytes) -> Future[None] | None:
+        sent = self.write_message(frame)
+        return None if all_on_socket(self) else sent
 
     def close_client(self, code: int, reason: str) -> None:
         self.close(code, reason)

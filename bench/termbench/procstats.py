@@ -11,6 +11,14 @@ import psutil
 MB = 1024 * 1024
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy since boot (every process and the kernel's
+    own work, such as the tty layer's; not idle, I/O wait or time stolen by the hypervisor)."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system
+    return busy + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+
+
 class ProcessWatch:
     """Samples RSS of labelled processes in a thread (peaks) and reads their CPU time on demand.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from .procstats import MB
@@ -60,10 +61,16 @@ def main_table(results: Sequence[PathResult], markdown: bool) -> str:
     return render(rows, header, markdown)
 
 
+def _per_100_mb(cpu_s: float | None, r: PathResult) -> float | None:
+    if cpu_s is None or r.bulk is None or not r.bulk.chars:
+        return None
+    return cpu_s / (r.bulk.chars / 1e8)
+
+
 def process_table(results: Sequence[PathResult], markdown: bool) -> str:
     header = [
-        "path", "server process", "CPU s (whole run)", "CPU s (bulk)", "peak RSS MB",
-        "flood RSS growth MB",
+        "path", "server process", "CPU s (whole run)", "CPU s (bulk)", "CPU s per 100 MB (bulk)",
+        "peak RSS MB", "flood RSS growth MB",
     ]  # fmt: skip
     rows = [
         [
@@ -71,6 +78,7 @@ def process_table(results: Sequence[PathResult], markdown: bool) -> str:
             label,
             _f(p.cpu_total_s, ".2f"),
             _f(p.cpu_bulk_s, ".2f"),
+            _f(_per_100_mb(p.cpu_bulk_s, r), ".2f"),
             _f(p.peak_rss / MB, ".1f"),
             _f(None if p.flood_growth is None else p.flood_growth / MB, ".1f"),
         ]
@@ -79,6 +87,34 @@ def process_table(results: Sequence[PathResult], markdown: bool) -> str:
         for label, p in r.processes.items()
     ]
     return render(rows, header, markdown)
+
+
+def cpu_budget_table(results: Sequence[PathResult], markdown: bool) -> str | None:
+    """Bulk output against the machine's CPUs: how busy the whole machine was (clients, shells
+    and the kernel's tty work included), and what the busiest server process of each path
+    could carry with a core of its own - the throughput a machine with more cores would see."""
+    cpus = os.cpu_count() or 1
+    header = [
+        "path", "bulk MB/s", f"machine CPUs busy (of {cpus})", "machine CPU s per 100 MB",
+        "busiest server process CPU s per 100 MB", "MB/s with a core per server process",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        if r.bulk is None or r.bulk.machine_cpu_s is None or not r.bulk.seconds:
+            continue
+        per_process = [_per_100_mb(p.cpu_bulk_s, r) for p in r.processes.values()]
+        busiest = max((c for c in per_process if c is not None), default=None)
+        rows.append(
+            [
+                r.name,
+                f"{r.bulk.mb_per_s:.1f}",
+                f"{r.bulk.machine_cpu_s / r.bulk.seconds:.2f}",
+                _f(_per_100_mb(r.bulk.machine_cpu_s, r), ".2f"),
+                _f(busiest, ".2f"),
+                _f(100 / busiest if busiest else None, ".0f"),
+            ]
+        )
+    return render(rows, header, markdown) if rows else None
 
 
 def flood_table(results: Sequence[PathResult], markdown: bool) -> str:
@@ -199,6 +235,8 @@ def full_report(results: Sequence[PathResult], markdown: bool) -> str:
     parts = [main_table(results, markdown)]
     if any(r.processes for r in results):
         parts.append(process_table(results, markdown))
+    if budget := cpu_budget_table(results, markdown):
+        parts.append(budget)
     if any(r.flood for r in results):
         parts.append(flood_table(results, markdown))
     ratios = ratio_table(results, markdown)

@@ -200,6 +200,7 @@ def shared_phase(paths: list[BenchPath], sizes: Sizes, log: bool = True) -> dict
         rounds = max(1, sizes.bulk_rounds)
         chars: dict[str, int] = dict.fromkeys(bulk_names, 0)
         seconds: dict[str, float] = dict.fromkeys(bulk_names, 0.0)
+        machine: dict[str, float] = dict.fromkeys(bulk_names, 0.0)
         say(f"bulk: {rounds} rounds of {sizes.bulk_mb / rounds:g} MB on {', '.join(bulk_names)}")
 
         def bulk(name: str) -> None:
@@ -209,6 +210,7 @@ def shared_phase(paths: list[BenchPath], sizes: Sizes, log: bool = True) -> dict
             except Exception as error:
                 fail(name, "bulk", error)
                 return
+            machine[name] += result.machine_cpu_s or 0.0
             after = watches[name].cpu()
             chars[name] += result.chars
             seconds[name] += result.seconds
@@ -219,7 +221,7 @@ def shared_phase(paths: list[BenchPath], sizes: Sizes, log: bool = True) -> dict
         in_turns(bulk_names, rounds, bulk, failed)
         for name in bulk_names:
             if not failed(name):
-                found[name].bulk = BulkResult(chars[name], seconds[name])
+                found[name].bulk = BulkResult(chars[name], seconds[name], machine[name])
         for name in names:
             end = watches[name].cpu()
             found[name].cpu_total = {

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clients import TerminalClient
+from .procstats import machine_busy_seconds
 
 CTRL_C, CTRL_U = "\x03", "\x15"
 
@@ -102,6 +103,8 @@ def echo_latency(term: TerminalClient, keystrokes: int, timeout: float = 10.0) -
 class BulkResult:
     chars: int
     seconds: float
+    #: CPU seconds the whole machine was busy meanwhile (clients, shells, kernel included)
+    machine_cpu_s: float | None = None
 
     @property
     def mb_per_s(self) -> float:
@@ -111,12 +114,14 @@ class BulkResult:
 def bulk_throughput(term: TerminalClient, megabytes: float, timeout: float = 600.0) -> BulkResult:
     """`head -c N /dev/zero | tr '\\0' a; echo DONE42`: characters over time until DONE42."""
     size = int(megabytes * 1_000_000)
+    busy = machine_busy_seconds()
     term.send(f"head -c {size} /dev/zero | tr '\\0' a; echo DONE$((40+2))\r")
     chars, seconds = read_until(term, "DONE42", timeout)
+    busy = machine_busy_seconds() - busy
     drain(term)
     if chars < size:
         raise BenchError(f"bulk: only {chars} of {size} characters arrived")
-    return BulkResult(chars, seconds)
+    return BulkResult(chars, seconds, busy)
 
 
 @dataclass

@@ -98,6 +98,13 @@ def _data_frame(text: str, stream_id: str) -> bytes:
     return orjson.dumps(envelope)  # the same bytes as _frame's, many times faster
 
 
+async def _on_socket(sent: asyncio.Future[None]) -> None:
+    """Wait until a frame is on the socket; if the socket closed first, ``on_close`` has
+    cleaned up already (tornado would log the error of an awaitable it was handed)."""
+    with contextlib.suppress(WebSocketClosedError):
+        await sent
+
+
 def _ack_frame(stream_id: str) -> bytes:
     envelope = {"type": "message", "payload": {"type": "ack"}, "streamId": stream_id}
     return orjson.dumps(envelope)
@@ -201,7 +208,7 @@ class ProviderShellSocket(WebSocketHandler):
             return None
         self._acks_in_flight += 1
         sent.add_done_callback(self._ack_sent)
-        return sent if self._acks_in_flight > MAX_ACKS_IN_FLIGHT else None
+        return _on_socket(sent) if self._acks_in_flight > MAX_ACKS_IN_FLIGHT else None
 
     def _ack_sent(self, future: asyncio.Future[None]) -> None:
         self._acks_in_flight -= 1

@@ -211,12 +211,13 @@ def test_oversized_frame_closes(api: Api, running_job: str) -> None:
             "payload": {"type": "input", "data": "x" * (2 * 1024 * 1024)},
         }
     )
-    # The server may refuse the frame while it is still being written (the send then fails
-    # with the server's close) or after it arrived: either way the close says why.
+    # The server refuses the frame from its header on: tornado writes a 1009 close and closes
+    # the connection at once. With the rest of the frame still unread on the server, Linux
+    # resets the connection, which may overtake the close frame (the client then sees 1006).
     with contextlib.suppress(ConnectionClosed):
         shell.ws.send(frame)
         shell.wait_closed()
-    assert shell.ws.close_code == 1009
+    assert shell.ws.close_code in (1009, 1006)
     assert api.retrieve(running_job).state.value == "RUNNING"  # one bad socket, not the job
 
 

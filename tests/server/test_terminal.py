@@ -129,7 +129,9 @@ async def test_huge_frame_closes_that_connection_only(api: Api, connect) -> None
     with contextlib.suppress(WebSocketClosedError, StreamClosedError):
         await term.ws.write_message(json.dumps(["stdin", "x" * (5 * 1024 * 1024)]))
     await term.until_closed()
-    assert term.ws.close_code == 1009
+    # 1009 from tornado, or none when the reset that follows it overtook it (see
+    # tests/local/test_shell_socket.py::test_oversized_frame_closes).
+    assert term.ws.close_code in (1009, None)
     again = await connect(shell["name"])
     await again.run("echo alive-$((7+1))")
     await again.wait_for_text("alive-8")

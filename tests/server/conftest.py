@@ -181,6 +181,11 @@ class Term:
     async def run(self, command: str) -> None:
         await self.send("stdin", command + "\r")
 
+    async def wait_ready(self) -> None:
+        """Make sure the shell reads commands: run an echo and wait for its computed output."""
+        await self.run("echo ready-$((20+1))")
+        await self.wait_for_text("ready-21")
+
     async def until_closed(self, timeout: float = 15.0) -> None:
         await self.read_until(lambda t: t.closed, timeout)
 
@@ -201,3 +206,12 @@ def connect(jp_ws_fetch: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
         return term
 
     return open_term
+
+
+async def new_term(api: Api, connect: Callable[..., Awaitable[Term]]) -> Term:
+    """A terminal on a shell into a new job, ready for commands."""
+    job_id = await api.start_job()
+    model = await api.open_shell(job_id)
+    term = await connect(model["name"])
+    await term.wait_ready()
+    return term

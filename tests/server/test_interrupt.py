@@ -7,7 +7,7 @@ import time
 
 from jupyter_ucloud.client.shell_protocol import strip_ansi
 
-from .conftest import Api, Term
+from .conftest import Api, Term, new_term
 
 READ_RATE = 1_000_000  # characters per second, as a slow browser
 # What a 1 MB/s reader may still see of the flood after Ctrl-C: only what the bridge had already
@@ -15,15 +15,6 @@ READ_RATE = 1_000_000  # characters per second, as a slow browser
 # reader's kernel sizes: 0.3-0.6 MB here), so well under a second of reading. Counted in
 # characters, not seconds: a loaded machine makes the reader slower, not the bridge worse.
 FLOOD_IN_FLIGHT_CHARS = 1_500_000
-
-
-async def new_term(api: Api, connect) -> Term:
-    job_id = await api.start_job()
-    model = await api.open_shell(job_id)
-    term = await connect(model["name"])
-    await term.run("echo ready-$((2+3))")
-    await term.wait_for_text("ready-5")
-    return term
 
 
 async def read_slowly(

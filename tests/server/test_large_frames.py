@@ -27,8 +27,7 @@ async def test_bulk_output_arrives_whole_with_a_small_replay_buffer(api: Api, co
     job_id = await api.start_job()
     model = await api.open_shell(job_id)
     term = await connect(model["name"])
-    await term.run("echo ready-$((4*4))")
-    await term.wait_for_text("ready-16")
+    await term.wait_ready()
     size = 3_000_000
     await term.run(f"head -c {size} /dev/zero | tr '\\0' a; echo; echo END$((7*6))")
     await term.wait_for_text("END42", timeout=60)

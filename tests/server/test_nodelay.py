@@ -18,8 +18,7 @@ async def test_both_legs_have_nodelay_and_bursts_are_not_held_back(
     job_id = await api.start_job()
     model = await api.open_shell(job_id)
     term = await connect(model["name"])
-    await term.run("echo ready-$((3*3))")
-    await term.wait_for_text("ready-9")
+    await term.wait_ready()
 
     shell = jp_serverapp.web_app.settings["ucloud_shells"].get(model["name"])
     (client,) = shell.clients

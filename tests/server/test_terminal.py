@@ -170,8 +170,7 @@ async def test_keystrokes_right_after_a_paste_arrive_after_it(api: Api, connect)
 async def test_job_end_says_so_and_closes_with_4001(api: Api, connect) -> None:
     shell = await new_shell(api)
     term = await connect(shell["name"])
-    await term.run("echo ready-$((2*5))")
-    await term.wait_for_text("ready-10")
+    await term.wait_ready()
     await api.terminate(shell["job"])
     await term.until_closed(timeout=20)
     assert term.frames[-1] == ["disconnect", "job-ended", "The job has completed."]

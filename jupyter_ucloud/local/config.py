@@ -55,6 +55,10 @@ class ProductSpec(_Spec):
     terminal: bool = True
     time_extension: bool = False
     max_replicas: int = Field(default=1, ge=1)
+    #: Environment variables set in every job on this product (see ``backends.environment``).
+    environment: dict[str, str] = Field(default_factory=dict)
+    #: Names of the server's environment variables passed on to jobs on this product.
+    pass_environment: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _default_category(self) -> ProductSpec:
@@ -91,6 +95,10 @@ class ApplicationSpec(_Spec):
     parameters: list[ParameterSpec] = Field(default_factory=list)
     default_time_allocation_seconds: int | None = 3600
     backend: Literal["DOCKER", "NATIVE", "VIRTUAL_MACHINE"] = "DOCKER"
+    #: Environment variables set in every job of this application.
+    environment: dict[str, str] = Field(default_factory=dict)
+    #: Names of the server's environment variables passed on to this application's jobs.
+    pass_environment: list[str] = Field(default_factory=list)
 
     def parameter(self, name: str) -> ParameterSpec | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -186,6 +194,11 @@ class LocalConfig(BaseModel):
     max_frame_bytes: int = Field(default=MIB, gt=0)
     websocket_ping_interval: float = Field(default=30.0, ge=0)
     terminate_grace: float = Field(default=3.0, ge=0)
+    #: Stop the server after this many seconds without a job, a websocket or a request
+    #: (``None``: never; the Jupyter extension starts its embedded server with 600).
+    idle_timeout: float | None = Field(default=None, ge=0)
+    #: Bound of each rank's captured stdout and of its stderr (process backend).
+    log_limit_bytes: int = Field(default=256 * MIB, gt=0)
     products: list[ProductSpec] = Field(default_factory=default_products)
     applications: list[ApplicationSpec] = Field(default_factory=default_applications)
     #: project id -> usernames of its members (none by default).

@@ -22,16 +22,10 @@ from ..config import LocalConfig
 from ..pty import PtyProcess
 from ..store import JobRecord
 from .base import BackendError, JobUpdateSink
+from .environment import job_environment, tool_environment
 from .slurm_cli import SlurmCli, SlurmCommandError, SlurmJobInfo, minutes_for
 from .slurm_config import SlurmSettings
-from .slurm_script import (
-    batch_script,
-    job_name,
-    safe_environment,
-    sbatch_options,
-    shell_argv,
-    shell_environment,
-)
+from .slurm_script import batch_script, job_name, sbatch_options, shell_argv
 from .slurm_states import describe, ucloud_state
 
 __all__ = ["SlurmBackend"]
@@ -62,9 +56,12 @@ class SlurmBackend:
         self._sink = sink
         self._data_dir = data_dir
         self.settings = SlurmSettings.from_config(config.slurm)
-        extra = {"SLURM_CONF": self.settings.slurm_conf} if self.settings.slurm_conf else None
-        self._env = safe_environment(extra)
-        self.cli = SlurmCli(self._env, timeout=self.settings.command_timeout)
+        self._extra_env = (
+            {"SLURM_CONF": self.settings.slurm_conf} if self.settings.slurm_conf else {}
+        )
+        self.cli = SlurmCli(
+            tool_environment(self._extra_env), timeout=self.settings.command_timeout
+        )
         self._tracked: dict[str, _Tracked] = {}
         self._nodes: dict[str, list[str]] = {}  # Slurm id -> host names, once allocated
         self._shells: set[PtyProcess] = set()
@@ -90,8 +87,9 @@ class SlurmBackend:
         for rank in range(job.replicas):
             job.rank_dir(rank).mkdir(parents=True, exist_ok=True)
         options = sbatch_options(job, product, self.settings)
+        env = job_environment(job, None, product=product, application=app, extra=self._extra_env)
         try:
-            slurm_id = await self.cli.sbatch(options, batch_script(job, app.argv(values)))
+            slurm_id = await self.cli.sbatch(options, batch_script(job, app.argv(values)), env)
         except SlurmCommandError as err:
             await self._sink.post_update(
                 job.id, JobState.FAILURE, f"Slurm did not accept the job: {err.message}"
@@ -110,12 +108,12 @@ class SlurmBackend:
         )
         self._track(_Tracked(job.id, slurm_id, JobState.IN_QUEUE))
 
-    async def terminate(self, job: JobRecord) -> None:
+    async def terminate(self, job: JobRecord, why: str = "The job was terminated") -> None:
         slurm_id = _slurm_id(job)
         if slurm_id is None:
             if not job.state.is_final:
                 await self._sink.post_update(
-                    job.id, JobState.SUCCESS, "The job was terminated before it reached Slurm"
+                    job.id, JobState.SUCCESS, f"{why} before it reached Slurm"
                 )
             return
         try:
@@ -130,7 +128,7 @@ class SlurmBackend:
             self._untrack(tracked)
         if not job.state.is_final:
             await self._sink.post_update(
-                job.id, JobState.SUCCESS, f"The job was terminated (Slurm job {slurm_id} cancelled)"
+                job.id, JobState.SUCCESS, f"{why} (Slurm job {slurm_id} cancelled)"
             )
 
     async def extend(self, job: JobRecord, new_allocation_ms: int) -> None:
@@ -163,7 +161,7 @@ class SlurmBackend:
             shell = await PtyProcess.spawn(
                 argv,
                 cwd=rank_dir,
-                env=shell_environment(job, rank, self._env),
+                env=self._shell_environment(job, rank),
                 cols=cols,
                 rows=rows,
             )
@@ -262,6 +260,16 @@ class SlurmBackend:
                 raise BackendError(f"Slurm is not reachable: {err.message}", 503) from err
             self._nodes[info.job_id] = nodes
         return nodes
+
+    def _shell_environment(self, job: JobRecord, rank: int) -> dict[str, str]:
+        return job_environment(
+            job,
+            rank,
+            product=self._config.product(job.specification.product.id),
+            application=self._config.application_for(job.specification),
+            extra=self._extra_env,
+            for_shell=True,
+        )
 
     async def _forget_shell(self, shell: PtyProcess) -> None:
         await shell.wait()

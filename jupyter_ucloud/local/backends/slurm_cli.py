@@ -177,8 +177,16 @@ class SlurmCli:
         self.env = dict(env) if env is not None else None
         self.timeout = timeout
 
-    async def run(self, argv: Sequence[str], input_text: str | None = None) -> str:
-        return await run_slurm(argv, input_text=input_text, timeout=self.timeout, env=self.env)
+    async def run(
+        self,
+        argv: Sequence[str],
+        input_text: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Run a Slurm tool with this client's environment (or ``env``)."""
+        return await run_slurm(
+            argv, input_text=input_text, timeout=self.timeout, env=env or self.env
+        )
 
     async def ping(self) -> bool:
         """Whether the controller answers (``scontrol ping``)."""
@@ -188,9 +196,12 @@ class SlurmCli:
             return False
         return " is UP" in out
 
-    async def sbatch(self, options: Sequence[str], script: str) -> str:
-        """Submit ``script`` (read from stdin) with ``options``; Slurm's job id."""
-        out = await self.run(["sbatch", "--parsable", *options], input_text=script)
+    async def sbatch(
+        self, options: Sequence[str], script: str, env: Mapping[str, str] | None = None
+    ) -> str:
+        """Submit ``script`` (read from stdin) with ``options``; Slurm's job id. With
+        ``--export=ALL`` the job gets ``env`` (sbatch's own environment)."""
+        out = await self.run(["sbatch", "--parsable", *options], input_text=script, env=env)
         job_id = out.strip().splitlines()[-1].split(";", 1)[0] if out.strip() else ""
         if not job_id.isdigit():
             raise SlurmCommandError("sbatch", 0, f"sbatch printed no job id: {out.strip()!r}")

@@ -10,10 +10,8 @@ allocation until it is cancelled or runs out of time.
 
 from __future__ import annotations
 
-import os
-import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from ..config import ProductSpec
 from ..store import JobRecord
@@ -23,33 +21,14 @@ from .slurm_config import SlurmSettings
 __all__ = [
     "batch_script",
     "job_name",
-    "safe_environment",
     "sbatch_options",
     "shell_argv",
-    "shell_environment",
 ]
-
-# Never hand the server's credentials to jobs: they run user code, possibly on other machines.
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|PRIVATE", re.IGNORECASE)
 
 
 def job_name(job_id: str) -> str:
     """The Slurm job name of a UCloud job (how its jobs are recognised in ``squeue``)."""
     return f"ucloud-{job_id}"
-
-
-def safe_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The server's environment without anything that looks like a credential, plus ``extra``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not _SECRET_NAME.search(name)
-        and not name.startswith(("UCLOUD_", "JUPYTER_UCLOUD"))
-        # the server may itself run inside an allocation: its job's variables are not ours
-        and (not name.startswith("SLURM_") or name == "SLURM_CONF")
-    }
-    env.update(extra or {})
-    return env
 
 
 def sbatch_options(job: JobRecord, product: ProductSpec, settings: SlurmSettings) -> list[str]:
@@ -119,14 +98,3 @@ def shell_argv(slurm_job_id: str, node: str, work_dir: str, shell: Sequence[str]
         f"--chdir={work_dir}",
         *shell,
     ]
-
-
-def shell_environment(job: JobRecord, rank: int, base: Mapping[str, str]) -> dict[str, str]:
-    env = dict(base)
-    env.update(
-        TERM="xterm-256color",
-        UCLOUD_JOB_ID=job.id,
-        UCLOUD_RANK=str(rank),
-        UCLOUD_NODES=str(job.replicas),
-    )
-    return env

@@ -21,8 +21,9 @@ import struct
 import termios
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["PtyProcess"]
+__all__ = ["ProcessHandle", "PtyProcess"]
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,49 @@ def _session_groups(session_id: int) -> set[int]:
     return groups
 
 
+def _session_groups_alive(session_id: int) -> bool:
+    """Whether any process of the session is alive (zombies do not count)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == session_id:
+            return True
+    return False
+
+
 def _clamp(value: int) -> int:
     return max(1, min(int(value), 0xFFFF))
 
 
-class PtyProcess:
-    """A process group on a PTY. Create with ``await PtyProcess.spawn(...)``."""
+class ProcessHandle(Protocol):
+    """The shell process behind a PTY: our child (``asyncio.subprocess.Process``), or a child
+    of a job's supervisor (``supervisor.client.SupervisedProcess``)."""
 
-    def __init__(self, process: asyncio.subprocess.Process, master_fd: int) -> None:
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+
+#: Seconds a closed shell's session gets after SIGHUP (and again after SIGTERM) before the next
+#: signal: what a terminal emulator gives, so that programs can clean up (remove lock files).
+HANGUP_GRACE = 3.0
+TERM_GRACE = 2.0
+
+
+class PtyProcess:
+    """A process group on a PTY. Create with ``await PtyProcess.spawn(...)``, or wrap a process
+    someone else started on a PTY whose master this process holds."""
+
+    def __init__(self, process: ProcessHandle, master_fd: int) -> None:
         self._process = process
         self._fd: int | None = master_fd
         self._pending = bytearray()  # input not yet accepted by the PTY
@@ -275,18 +311,28 @@ class PtyProcess:
     async def wait(self) -> int:
         return await self._process.wait()
 
-    async def terminate(self, grace: float = 2.0) -> None:
-        """End the shell's whole session (SIGHUP + SIGTERM, then SIGKILL) and close the PTY."""
-        if self._process.returncode is None:
-            self.signal_session(signal.SIGHUP)
-            self.signal_session(signal.SIGTERM)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._process.wait(), grace)
-        # Children that ignored the signals (or were left behind by the shell) go too.
-        self.signal_session(signal.SIGKILL)
+    async def terminate(self, grace: float = HANGUP_GRACE) -> None:
+        """End the shell's session as a terminal emulator does when its window closes: SIGHUP,
+        up to ``grace`` seconds for every process of the session to exit, then SIGTERM, then
+        SIGKILL for what is left; the PTY is closed at the end."""
+        pid = self._process.pid
+        for sig, wait in ((signal.SIGHUP, grace), (signal.SIGTERM, min(grace, TERM_GRACE))):
+            if not _session_groups_alive(pid):
+                break
+            self.signal_session(sig)
+            self.signal_session(signal.SIGCONT)  # a stopped job cannot act on the signal
+            await self._session_gone(wait)
+        if _session_groups_alive(pid):
+            self.signal_session(signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._process.wait(), grace)
+            await asyncio.wait_for(self._process.wait(), 2.0)
         self.close()
+
+    async def _session_gone(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while _session_groups_alive(self._process.pid) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     def close(self) -> None:
         """Close the master side (the session gets SIGHUP when its terminal goes away)."""

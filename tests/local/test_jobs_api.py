@@ -189,14 +189,16 @@ def test_terminate_ends_success_and_kills_processes(api: Api, local_server) -> N
 def test_batch_exit_code_decides(api: Api, local_server) -> None:
     ok, failing = api.create(
         batch_spec("echo hi > out.txt; exit 0"),
-        batch_spec("echo oops; exit 3"),
+        batch_spec("echo oops; echo bad >&2; exit 3"),
     )
     assert api.wait_for_state(ok, "SUCCESS", "FAILURE").state.value == "SUCCESS"
     assert (local_server.data_dir / "jobs" / ok / "rank-0" / "out.txt").read_text() == "hi\n"
     failed = api.wait_for_state(failing, "SUCCESS", "FAILURE")
     assert failed.state.value == "FAILURE"
     assert failed.updates[-1].status == "Rank 0 exited with status 3"
-    assert "oops" in (local_server.data_dir / "jobs" / failing / "rank-0.log").read_text()
+    folder = local_server.data_dir / "jobs" / failing
+    assert (folder / "rank-0.out").read_text() == "oops\n"
+    assert (folder / "rank-0.err").read_text() == "bad\n"
 
 
 def test_batch_fails_when_one_rank_fails(api: Api, local_server) -> None:

@@ -12,12 +12,15 @@ __all__ = ["BACKENDS", "Backend", "BackendError", "JobUpdateSink", "create_backe
 BACKENDS = ("process", "slurm")
 
 
-def create_backend(name: str, config: LocalConfig, sink: JobUpdateSink, data_dir: Path) -> Backend:
-    """``name`` -> a backend instance; the Slurm backend is imported only when chosen."""
+def create_backend(
+    name: str, config: LocalConfig, sink: JobUpdateSink, data_dir: Path, *, job_umask: int = 0o022
+) -> Backend:
+    """``name`` -> a backend instance; the Slurm backend is imported only when chosen.
+    ``job_umask`` is the umask of the jobs' processes (process backend)."""
     if name == "process":
         from .process import ProcessBackend
 
-        return ProcessBackend(config, sink, data_dir)
+        return ProcessBackend(config, sink, data_dir, umask=job_umask)
     if name == "slurm":
         from .slurm import SlurmBackend
 

@@ -2,7 +2,8 @@
 
 The server creates a backend with ``Backend(config, sink, data_dir)``. It calls ``recover`` once
 at start with every job the store still has as IN_QUEUE/RUNNING/SUSPENDED, then ``submit`` for
-each new job. Backends report every state change through ``sink.post_update``; the sink records
+each new job. Jobs outlive the server: ``close`` (server stop) leaves them running. Backends
+report every state change through ``sink.post_update``; the sink records
 a ``JobUpdate``, moves the job's state (never out of a final state), sets ``startedAt`` on the
 first RUNNING, and closes the job's shells when the job ends.
 """
@@ -48,14 +49,19 @@ class JobUpdateSink(Protocol):
         """Persist the backend's private data of a job (``JobRecord.backend_state``)."""
         ...
 
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job as it is stored now."""
+        ...
+
 
 class Backend(Protocol):
     async def submit(self, job: JobRecord) -> None:
         """Start the job's ranks (or queue them); returns once submitted, reports via the sink."""
         ...
 
-    async def terminate(self, job: JobRecord) -> None:
-        """Stop every rank; the job then ends as SUCCESS (UCloud's "cancelled")."""
+    async def terminate(self, job: JobRecord, why: str = "The job was terminated") -> None:
+        """Stop every rank; the job then ends as SUCCESS (UCloud's "cancelled") with ``why``
+        as its status. Returns once the job's processes are gone."""
         ...
 
     async def extend(self, job: JobRecord, new_allocation_ms: int) -> None:
@@ -72,5 +78,6 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None:
-        """Server shutdown: stop every process group the backend started."""
+        """Server shutdown: end the shells and stop watching; the jobs keep running (a later
+        server's ``recover`` re-adopts them)."""
         ...

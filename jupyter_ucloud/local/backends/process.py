@@ -1,19 +1,31 @@
-"""Jobs as local process groups: one group per rank, in ``<data>/jobs/<id>/rank-<r>``.
+"""Jobs as local processes, each job under a supervisor process of its own.
 
-Each rank runs the application's command in its own session (``start_new_session``), with its
-output in ``<data>/jobs/<id>/rank-<r>.log``. The job is RUNNING once every rank started; it ends
-SUCCESS when every rank exits 0, FAILURE when one does not, EXPIRED when the time allocation runs
-out, and SUCCESS when terminated (as UCloud ends a cancelled job). Whatever is left in a rank's
-process group when the job ends is killed, and so are the job's shells.
+``submit`` writes the job's spec (commands, folders, environments from the allow-list of
+``environment``, time allocation) to ``<data>/jobs/<id>/supervisor-spec.json`` and starts
+``python -m jupyter_ucloud.local.supervisor <job folder>`` in a session of its own. The
+supervisor (``local/supervisor``) starts the ranks, captures their output, enforces the time, opens
+shells on request and ends every process of the job when it ends; it outlives this server.
+
+The backend keeps one ``watch`` connection per job: the job is RUNNING once the supervisor says
+its ranks started, and its end (SUCCESS when every rank exits 0, FAILURE when one does not,
+EXPIRED when the time runs out, SUCCESS when terminated) is posted as the supervisor announces
+it. Shells are the supervisor's children on a PTY whose master it hands over (``SCM_RIGHTS``).
+
+After a restart, ``recover`` re-adopts every job whose supervisor still answers (the job stays
+RUNNING, new shells open on it), posts the outcome a supervisor recorded while no server was
+watching, and ends as FAILURE only a job whose supervisor is gone, ending what is left of it.
+A stop of the server (SIGTERM) leaves the jobs running; ``jupyter ucloud local stop`` ends them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,21 +34,27 @@ from ...protocol import JobState
 from ..config import LocalConfig
 from ..pty import PtyProcess
 from ..store import JobRecord
+from ..supervisor import wire
+from ..supervisor.client import (
+    SupervisorConnection,
+    SupervisorRefused,
+    SupervisorUnavailable,
+    call,
+    open_shell,
+)
+from ..supervisor.spec import RankSpec, SupervisorSpec
 from .base import BackendError, JobUpdateSink
+from .environment import job_environment
 
-__all__ = ["ProcessBackend", "job_environment", "login_shell_argv"]
+__all__ = ["ProcessBackend", "login_shell_argv"]
 
+log = logging.getLogger("jupyter_ucloud.local")
 
-def job_environment(job: JobRecord, rank: int) -> dict[str, str]:
-    """The environment of a rank's processes and shells."""
-    env = dict(os.environ)
-    env.update(
-        TERM="xterm-256color",
-        UCLOUD_JOB_ID=job.id,
-        UCLOUD_RANK=str(rank),
-        UCLOUD_NODES=str(job.replicas),
-    )
-    return env
+#: How long a new supervisor may take to answer on its socket.
+SUPERVISOR_START_TIMEOUT = 30.0
+TERMINATED = "The job was terminated"
+RUNNING = "Your job is now running"
+FINAL = ("SUCCESS", "FAILURE", "EXPIRED")
 
 
 def login_shell_argv() -> list[str]:
@@ -57,223 +75,327 @@ def _process_start_time(pid: int) -> int | None:
         return None
 
 
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 @dataclass
-class _JobRun:
+class _Watched:
+    """A job whose supervisor this server watches."""
+
     job: JobRecord
-    processes: list[asyncio.subprocess.Process] = field(default_factory=list)
-    shells: set[PtyProcess] = field(default_factory=set)
-    started: float = 0.0  # loop time when the job started running
-    allocation_ms: int | None = None
-    deadline_changed: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Set when the server decides the outcome (terminated, expired, shutdown).
-    outcome: tuple[JobState, str] | None = None
+    job_dir: Path
+    connection: SupervisorConnection | None = None
     task: asyncio.Task[None] | None = None
+    shells: set[PtyProcess] = field(default_factory=set)
+    final_posted: bool = False
 
 
 class ProcessBackend:
-    """Runs each rank as a local process group (see the module docstring)."""
+    """Runs each job under a local supervisor process (see the module docstring)."""
 
-    def __init__(self, config: LocalConfig, sink: JobUpdateSink, data_dir: Path) -> None:
+    def __init__(
+        self, config: LocalConfig, sink: JobUpdateSink, data_dir: Path, umask: int = 0o022
+    ) -> None:
         self._config = config
         self._sink = sink
         self._data_dir = data_dir
-        self._runs: dict[str, _JobRun] = {}
+        self._umask = umask
+        self._watched: dict[str, _Watched] = {}
+        self._children: set[asyncio.Task[Any]] = set()
 
     # --- Backend --------------------------------------------------------------------------
 
     async def submit(self, job: JobRecord) -> None:
-        run = _JobRun(job, allocation_ms=job.time_allocation_ms)
-        self._runs[job.id] = run
-        run.task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
-
-    async def terminate(self, job: JobRecord) -> None:
-        run = self._runs.get(job.id)
-        if run is None:
-            if not job.state.is_final:
-                await self._sink.post_update(job.id, JobState.SUCCESS, "The job was terminated")
+        try:
+            spec = self._spec(job)
+        except BackendError as err:
+            await self._sink.post_update(
+                job.id, JobState.FAILURE, f"The job could not start: {err.why}"
+            )
             return
-        if run.outcome is None:
-            run.outcome = (JobState.SUCCESS, "The job was terminated")
-        await self._stop_run(run)
+        watched = _Watched(job, job.work_dir)
+        self._watched[job.id] = watched
+        try:
+            await self._start_supervisor(watched, spec)
+        except (OSError, SupervisorUnavailable) as err:
+            self._watched.pop(job.id, None)
+            await self._sink.post_update(
+                job.id, JobState.FAILURE, f"The job could not start: {err}"
+            )
+
+    async def terminate(self, job: JobRecord, why: str = TERMINATED) -> None:
+        watched = self._watched.get(job.id)
+        job_dir = watched.job_dir if watched is not None else job.work_dir
+        try:
+            answer = await call(job_dir, {"op": "terminate", "state": "SUCCESS", "why": why}, 60)
+        except (SupervisorUnavailable, SupervisorRefused):
+            # Nobody to ask (its supervisor is gone): end whatever is left of it ourselves.
+            _end_leftovers(job)
+            if not job.state.is_final:
+                await self._sink.post_update(job.id, JobState.SUCCESS, why)
+            return
+        await self._post_outcome(job.id, answer)
 
     async def extend(self, job: JobRecord, new_allocation_ms: int) -> None:
-        run = self._runs.get(job.id)
-        if run is None:
+        watched = self._watched.get(job.id)
+        if watched is None:
             raise BackendError("The job is not running", 400)
-        run.allocation_ms = new_allocation_ms
-        run.deadline_changed.set()
+        try:
+            await call(watched.job_dir, {"op": "extend", "allocationMs": new_allocation_ms})
+        except SupervisorRefused as err:
+            raise BackendError(f"The job's time cannot be extended: {err}", 400) from err
+        except SupervisorUnavailable as err:
+            raise BackendError("The job's supervisor does not answer", 503) from err
 
     async def open_shell(self, job: JobRecord, rank: int, cols: int, rows: int) -> PtyProcess:
-        run = self._runs.get(job.id)
-        if run is None or run.outcome is not None:
+        watched = self._watched.get(job.id)
+        if watched is None:
             raise BackendError("The job is not running", 400)
         if not 0 <= rank < job.replicas:
             raise BackendError(f"Rank {rank} does not exist in this job", 400)
-        rank_dir = job.rank_dir(rank)
-        rank_dir.mkdir(parents=True, exist_ok=True)
         try:
-            shell = await PtyProcess.spawn(
-                login_shell_argv(),
-                cwd=rank_dir,
-                env=job_environment(job, rank),
-                cols=cols,
-                rows=rows,
-            )
-        except OSError as err:
-            raise BackendError(f"Could not start a shell: {err.strerror}", 500) from err
-        run.shells.add(shell)
-        asyncio.create_task(self._forget_shell(run, shell))  # noqa: RUF006 - ends with the shell
+            process, master = await open_shell(watched.job_dir, rank, cols, rows)
+        except SupervisorRefused as err:
+            raise BackendError(str(err), 500 if err.server_side else 400) from err
+        except SupervisorUnavailable as err:
+            raise BackendError(
+                "Could not start a shell: the job's supervisor is gone", 503
+            ) from err
+        os.set_blocking(master, False)
+        shell = PtyProcess(process, master)
+        watched.shells.add(shell)
+        self._spawn(self._forget_shell(watched, shell))
         return shell
 
     async def recover(self, jobs: list[JobRecord]) -> None:
+        adopted = 0
         for job in jobs:
-            leftovers = 0
-            for rank in job.backend_state.get("ranks", []):
-                pid, start = rank.get("pid"), rank.get("start")
-                alive = isinstance(pid, int) and start and _process_start_time(pid) == start
-                if alive and _signal_group(pid, signal.SIGKILL):
-                    leftovers += 1
-            why = "The job's processes were lost when the embedded server restarted"
-            if leftovers:
-                why += f" (ended {leftovers} orphaned process group(s))"
-            await self._sink.post_update(job.id, JobState.FAILURE, why)
+            if "supervisor" not in job.backend_state:
+                await self._recover_legacy(job)
+                continue
+            watched = _Watched(job, job.work_dir)
+            try:
+                connection = SupervisorConnection.open(job.work_dir)
+                status = await connection.request({"op": "watch"})
+            except (SupervisorUnavailable, SupervisorRefused):
+                await self._post_recorded_outcome(job)
+                continue
+            watched.connection = connection
+            self._watched[job.id] = watched
+            if job.state is JobState.RUNNING and status.get("phase") == "running":
+                adopted += 1
+                await self._sink.post_update(
+                    job.id, None, "The embedded server restarted and re-adopted the job"
+                )
+            else:
+                await self._apply_status(job, status)
+            watched.task = asyncio.ensure_future(self._watch(watched))
+        if adopted:
+            log.info("re-adopted %d running job(s)", adopted)
 
     async def close(self) -> None:
-        runs = list(self._runs.values())
-        for run in runs:
-            if run.outcome is None:
-                run.outcome = (
-                    JobState.FAILURE,
-                    "The embedded server was stopped, which ended the job's processes",
-                )
-        await asyncio.gather(*(self._stop_run(run) for run in runs), return_exceptions=True)
+        """Server stop: end the shells (the server holds their terminals) and stop watching.
+        The jobs keep running under their supervisors."""
+        watched = list(self._watched.values())
+        self._watched.clear()
+        shells = [shell for w in watched for shell in w.shells]
+        await asyncio.gather(*(shell.terminate() for shell in shells), return_exceptions=True)
+        for item in watched:
+            if item.task is not None:
+                item.task.cancel()
+            if item.connection is not None:
+                item.connection.close()
+            wire.forget_folder(item.job_dir)
+        for task in list(self._children):
+            task.cancel()
 
-    # --- running a job --------------------------------------------------------------------
+    # --- starting ---------------------------------------------------------------------------
 
-    async def _run(self, run: _JobRun) -> None:
-        job = run.job
-        try:
-            await self._start_ranks(run)
-        except (OSError, BackendError) as err:
-            why = err.why if isinstance(err, BackendError) else f"{err.strerror or err}"
-            await self._kill_groups(run, grace=0)
-            await self._sink.post_update(
-                job.id, JobState.FAILURE, f"The job could not start: {why}"
-            )
-            self._runs.pop(job.id, None)
-            return
-        try:
-            if run.outcome is None:
-                await self._sink.post_update(job.id, JobState.RUNNING, "Your job is now running")
-            else:  # terminated (or the server stopped) while the ranks were starting
-                await self._kill_groups(run, grace=0)
-            exit_codes = await self._wait_for_ranks(run)
-            state, why = run.outcome or self._outcome_of(exit_codes)
-        finally:
-            await self._kill_groups(run, grace=0)
-            await self._end_shells(run)
-            self._runs.pop(job.id, None)
-        await self._sink.post_update(job.id, state, why)
-
-    async def _start_ranks(self, run: _JobRun) -> None:
-        job = run.job
+    def _spec(self, job: JobRecord) -> SupervisorSpec:
         app = self._config.application_for(job.specification)
         if app is None:
             raise BackendError("the application no longer exists")
+        product = self._config.product(job.specification.product.id)
         values = {name: value.value for name, value in (job.specification.parameters or {}).items()}
         for param in app.parameters:
             values.setdefault(param.name, param.default)
         argv = app.argv(values)
-        ranks_state: list[dict[str, Any]] = []
-        for rank in range(job.replicas):
-            if run.outcome is not None:
-                break
-            rank_dir = job.rank_dir(rank)
-            rank_dir.mkdir(parents=True, exist_ok=True)
-            log_path = job.work_dir / f"rank-{rank}.log"
-            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                process = await asyncio.create_subprocess_exec(
-                    *argv,
-                    cwd=rank_dir,
-                    env=job_environment(job, rank),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log_fd,
-                    stderr=log_fd,
-                    start_new_session=True,
-                )
-            finally:
-                os.close(log_fd)
-            run.processes.append(process)
-            ranks_state.append({"pid": process.pid, "start": _process_start_time(process.pid)})
-            self._sink.save_backend_state(job.id, {"ranks": ranks_state})
-        run.started = asyncio.get_running_loop().time()
+        ranks = [
+            RankSpec(
+                argv=argv,
+                cwd=str(job.rank_dir(rank)),
+                env=job_environment(job, rank, product=product, application=app),
+            )
+            for rank in range(job.replicas)
+        ]
+        return SupervisorSpec(
+            job_id=job.id,
+            ranks=ranks,
+            shell=login_shell_argv(),
+            allocation_ms=job.time_allocation_ms,
+            grace=self._config.terminate_grace,
+            umask=self._umask,
+            log_limit=self._config.log_limit_bytes,
+        )
 
-    async def _wait_for_ranks(self, run: _JobRun) -> list[int]:
-        loop = asyncio.get_running_loop()
-        all_exited = asyncio.gather(*(process.wait() for process in run.processes))
+    async def _start_supervisor(self, watched: _Watched, spec: SupervisorSpec) -> None:
+        job_dir = watched.job_dir
+        job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        wire.write_json_file(job_dir / wire.SPEC_FILE, spec.to_json())
+        log_fd = os.open(
+            job_dir / wire.LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+        )
         try:
-            while not all_exited.done():
-                timeout = None
-                if run.allocation_ms is not None and run.outcome is None:
-                    timeout = max(0.0, run.started + run.allocation_ms / 1000 - loop.time())
-                run.deadline_changed.clear()
-                changed: asyncio.Future[Any] = asyncio.ensure_future(run.deadline_changed.wait())
-                waiting: set[asyncio.Future[Any]] = {all_exited, changed}
-                done, _ = await asyncio.wait(
-                    waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                changed.cancel()
-                if not done and run.outcome is None:
-                    run.outcome = (JobState.EXPIRED, "The job's time allocation has expired")
-                    await self._kill_groups(run, grace=self._config.terminate_grace)
-            return list(await all_exited)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "jupyter_ucloud.local.supervisor",
+                str(job_dir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                start_new_session=True,
+                env=_supervisor_environment(),
+            )
         finally:
-            if not all_exited.done():
-                all_exited.cancel()
+            os.close(log_fd)
+        self._spawn(process.wait())  # reap it when it exits (it is our child until we exit)
+        self._sink.save_backend_state(
+            watched.job.id,
+            {"supervisor": {"pid": process.pid, "start": _process_start_time(process.pid)}},
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SUPERVISOR_START_TIMEOUT
+        while True:
+            try:
+                connection = SupervisorConnection.open(job_dir)
+                status = await connection.request({"op": "watch"})
+                break
+            except SupervisorUnavailable:
+                if process.returncode is not None:
+                    # A job that ended at once: its supervisor has recorded the outcome.
+                    record = wire.read_json_file(job_dir / wire.RECORD_FILE)
+                    if record is not None and record.get("phase") == "ended":
+                        await self._apply_status(watched.job, record)
+                        self._watched.pop(watched.job.id, None)
+                        return
+                if process.returncode is not None or loop.time() > deadline:
+                    raise SupervisorUnavailable(
+                        f"its supervisor did not start (see {job_dir / wire.LOG_FILE})"
+                    ) from None
+                await asyncio.sleep(0.01)
+        watched.connection = connection
+        await self._apply_status(watched.job, status)
+        watched.task = asyncio.ensure_future(self._watch(watched))
+
+    async def _apply_status(self, job: JobRecord, status: dict[str, Any]) -> None:
+        """Bring the job's state up to what its supervisor says: RUNNING once its ranks
+        started, then the outcome once it has one."""
+        current = self._sink.get_job(job.id)
+        if current is None or current.state.is_final:
+            return
+        if status.get("startedAtMs") is not None and current.state is not JobState.RUNNING:
+            await self._sink.post_update(job.id, JobState.RUNNING, RUNNING)
+        await self._post_outcome(job.id, status)
+
+    # --- watching -------------------------------------------------------------------------
+
+    async def _watch(self, watched: _Watched) -> None:
+        assert watched.connection is not None
+        job_id = watched.job.id
+        try:
+            while (message := await watched.connection.next()) is not None:
+                if message.get("event") in ("ending", "ended"):
+                    await self._post_outcome(job_id, message)
+        except SupervisorUnavailable as err:
+            log.warning("job %s: lost the supervisor's connection: %s", job_id, err)
+        finally:
+            watched.connection.close()
+        if self._watched.get(job_id) is watched:
+            current = self._sink.get_job(job_id)
+            if current is not None and not current.state.is_final:
+                # The connection ended without an outcome: the supervisor is gone.
+                await self._post_recorded_outcome(watched.job)
+            self._watched.pop(job_id, None)
+            wire.forget_folder(watched.job_dir)
+
+    async def _post_outcome(self, job_id: str, status: dict[str, Any]) -> None:
+        outcome = status.get("outcome") or {}
+        try:
+            state = JobState(outcome.get("state"))
+        except ValueError:
+            return
+        if not state.is_final:
+            return
+        watched = self._watched.get(job_id)
+        if watched is not None:
+            if watched.final_posted:
+                return
+            watched.final_posted = True
+        await self._sink.post_update(job_id, state, str(outcome.get("why") or ""))
+
+    async def _post_recorded_outcome(self, job: JobRecord) -> None:
+        """A job whose supervisor does not answer: what it recorded, else FAILURE."""
+        record = wire.read_json_file(job.work_dir / wire.RECORD_FILE) or {}
+        outcome = record.get("outcome") or {}
+        if record.get("phase") == "ended" and outcome.get("state") in FINAL:
+            why = f"{outcome.get('why') or ''} (while the embedded server was not running)"
+            await self._apply_status(job, {**record, "outcome": {**outcome, "why": why.strip()}})
+            return
+        ended = _end_leftovers(job)
+        current = self._sink.get_job(job.id) or job
+        pid = (current.backend_state.get("supervisor") or {}).get("pid") or record.get("pid")
+        why = f"The job's supervisor (pid {pid}) is gone, so the job was lost"
+        if ended:
+            why += f"; ended {ended} process(es) it left behind"
+        await self._sink.post_update(job.id, JobState.FAILURE, why)
+
+    async def _recover_legacy(self, job: JobRecord) -> None:
+        """A job started by a version without supervisors: its processes cannot be adopted."""
+        ended = _end_leftovers(job)
+        why = "The job's processes were lost when the embedded server restarted"
+        if ended:
+            why += f" (ended {ended} orphaned process(es))"
+        await self._sink.post_update(job.id, JobState.FAILURE, why)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._children.add(task)
+        task.add_done_callback(self._children.discard)
 
     @staticmethod
-    def _outcome_of(exit_codes: list[int]) -> tuple[JobState, str]:
-        failed = [(rank, code) for rank, code in enumerate(exit_codes) if code != 0]
-        if not failed:
-            return JobState.SUCCESS, "The job has completed"
-        rank, code = failed[0]
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        return JobState.FAILURE, f"Rank {rank} {how}"
-
-    async def _stop_run(self, run: _JobRun) -> None:
-        """End the job's process groups (SIGTERM, then SIGKILL) and wait for its monitor."""
-        await self._kill_groups(run, grace=self._config.terminate_grace)
-        if run.task is not None and run.task is not asyncio.current_task():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(run.task)
-
-    async def _kill_groups(self, run: _JobRun, grace: float) -> None:
-        pgids = [process.pid for process in run.processes]
-        if grace > 0:
-            for pgid in pgids:
-                _signal_group(pgid, signal.SIGTERM)
-            waits = [p.wait() for p in run.processes if p.returncode is None]
-            if waits:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(*waits), grace)
-        for pgid in pgids:
-            _signal_group(pgid, signal.SIGKILL)
-
-    async def _end_shells(self, run: _JobRun) -> None:
-        shells = list(run.shells)
-        run.shells.clear()
-        await asyncio.gather(*(shell.terminate(grace=1.0) for shell in shells))
-
-    @staticmethod
-    async def _forget_shell(run: _JobRun, shell: PtyProcess) -> None:
+    async def _forget_shell(watched: _Watched, shell: PtyProcess) -> None:
         await shell.wait()
-        run.shells.discard(shell)
+        watched.shells.discard(shell)
+
+
+def _supervisor_environment() -> dict[str, str]:
+    """The supervisor needs only to find Python and our package; the jobs' environments are in
+    its spec."""
+    env = {name: value for name, value in os.environ.items() if name in ("PATH", "PYTHONPATH")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _end_leftovers(job: JobRecord) -> int:
+    """SIGKILL processes of ``job`` that survived its supervisor: recognised by the job's id in
+    their environment and a working directory inside the job's folder (the supervisor's
+    process tree is the reliable record; this is the fallback once it is gone)."""
+    root = str(job.work_dir.resolve())
+    ended = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if f"UCLOUD_JOB_ID={job.id}".encode() not in environ.split(b"\0"):
+            continue
+        if cwd != root and not cwd.startswith(root + os.sep):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            ended += 1
+    return ended

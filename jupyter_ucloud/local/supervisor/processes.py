@@ -1,0 +1,197 @@
+"""Process mechanics of the supervisor: becoming a child subreaper, starting a program (on pipes
+or on a new PTY), finding every descendant, and signalling them all.
+
+Why a subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``) and not a cgroup: it needs no privileges and
+no writable cgroup hierarchy, which many machines (containers, the hybrid v1/v2 set-ups of HPC
+login nodes) do not give a user. A process that leaves its parent (``setsid``, ``nohup ... &``
+then ``disown``, a double fork) is re-parented to the nearest subreaper ancestor instead of init,
+so every process a job starts stays a descendant of its supervisor, found by walking parent links
+in ``/proc``. What it cannot hold: a process that a job hands to another supervisor (e.g. a
+daemon started through ``systemd-run`` or ``ssh localhost``), and, should the supervisor itself be
+killed with SIGKILL, its orphans (those go to init; the server then ends what it can still
+recognise, see ``backends.process``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import signal
+import struct
+import termios
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "Started",
+    "become_subreaper",
+    "descendants",
+    "signal_all",
+    "spawn",
+]
+
+_PR_SET_CHILD_SUBREAPER = 36
+_STEP_SETUP, _STEP_CHDIR, _STEP_EXEC = 0, 1, 2  # where a child failed before exec
+#: Signals whose handling the supervisor changes; a started program gets the defaults back.
+_RESET_SIGNALS = (
+    signal.SIGCHLD,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGUSR1,
+)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux only; ``False`` elsewhere)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+@dataclass
+class Started:
+    pid: int
+    #: Read ends of the program's stdout and stderr (pipes), or the PTY's master (as ``stdout``).
+    stdout: int
+    stderr: int | None
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    umask: int,
+    pty_size: tuple[int, int] | None = None,
+) -> Started:
+    """Start ``argv`` as the leader of a new session: on two pipes (stdout, stderr) with stdin
+    from ``/dev/null``, or, with ``pty_size`` ``(cols, rows)``, on a new PTY that becomes its
+    controlling terminal. ``OSError`` (with the child's errno) if it cannot be executed."""
+    if pty_size is not None:
+        master, slave = os.openpty()
+        cols, rows = pty_size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        child_fds = (slave, slave, slave)
+        parent_ends: tuple[int, int | None] = (master, None)
+        to_close = [slave]
+    else:
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        child_fds = (null, out_write, err_write)
+        parent_ends = (out_read, err_read)
+        to_close = [out_write, err_write, null]
+    status_read, status_write = os.pipe()  # close-on-exec: EOF means exec worked
+    program = os.fsencode(argv[0])
+    args = [os.fsencode(arg) for arg in argv]
+    environ = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (*to_close, *[e for e in parent_ends if e is not None]):
+            os.close(fd)
+        os.close(status_read)
+        os.close(status_write)
+        raise
+    if pid == 0:  # the child: only async-signal-safe work until exec
+        step = _STEP_SETUP
+        try:
+            for sig in _RESET_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            os.setsid()
+            for target, fd in enumerate(child_fds):
+                os.dup2(fd, target)
+            if pty_size is not None:
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            step = _STEP_CHDIR
+            os.chdir(cwd)
+            os.umask(umask)
+            step = _STEP_EXEC
+            os.execvpe(program, args, environ)  # type: ignore[arg-type]  # noqa: S606
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.write(status_write, struct.pack("ii", step, err.errno or errno.EINVAL))
+        finally:
+            os._exit(127)
+    os.close(status_write)
+    for fd in to_close:
+        os.close(fd)
+    try:
+        report = _read_all(status_read)
+    finally:
+        os.close(status_read)
+    if report:
+        step, code = struct.unpack("ii", report[:8].ljust(8, b"\0"))
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        for end in parent_ends:
+            if end is not None:
+                os.close(end)
+        failed_on = cwd if step == _STEP_CHDIR else argv[0]
+        raise OSError(code, os.strerror(code), failed_on)
+    for end in parent_ends:
+        if end is not None:
+            os.set_blocking(end, False)
+    return Started(pid, parent_ends[0], parent_ends[1])
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(fd, 64)
+        except InterruptedError:
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _parent_links() -> dict[int, int]:
+    """pid -> parent pid of every process (from ``/proc/<pid>/stat``)."""
+    links = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[0] != b"Z":
+            links[int(entry.name)] = int(fields[1])
+    return links
+
+
+def descendants(root: int) -> set[int]:
+    """Every live (non-zombie) process below ``root``."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in _parent_links().items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def signal_all(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,19 +78,42 @@ class LocalServerProcess:
         self.stop()
         raise RuntimeError(f"embedded server did not start:\n{self.log_file.read_text()[-4000:]}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+    def stop(self, sig: int | None = None, timeout: float = 15.0) -> None:
+        """``jupyter ucloud local stop``: the server ends its jobs and exits. If it is gone
+        already (a test killed it), its jobs' supervisors are asked directly, so that no job
+        outlives the test. With ``sig``: just that signal (SIGTERM keeps the jobs running)."""
+        if self.proc is None:
             return
-        self.proc.send_signal(sig)
+        if self.proc.poll() is not None:
+            if sig is None:
+                self._stop_orphaned_jobs(timeout)
+            return
+        self.proc.send_signal(signal.SIGUSR1 if sig is None else sig)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+            if sig is None:
+                self._stop_orphaned_jobs(timeout)
+
+    def _stop_orphaned_jobs(self, timeout: float) -> None:
+        subprocess.run(
+            [*local_cli("stop", self.data_dir), "--timeout", str(timeout)],
+            check=False,
+            capture_output=True,
+            timeout=timeout + 30,
+        )
 
     def restart(self) -> LocalServerProcess:
-        self.stop()
+        """Stop the server (SIGTERM: its jobs keep running) and start it again."""
+        self.stop(signal.SIGTERM)
         return self.start()
+
+
+def local_cli(action: str, data_dir: Path) -> list[str]:
+    """``jupyter ucloud local <action> --data-dir <data_dir>`` in this Python."""
+    return [sys.executable, "-m", "jupyter_ucloud", "local", action, "--data-dir", str(data_dir)]
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import socket
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,13 @@ from .backends import create_backend
 from .backends.base import Backend
 from .catalog import Catalog
 from .config import LocalConfig
+from .instance import DataDirLock, ServerInfo, read_info, remove_info, write_info
 from .jobs import JobService
 from .sessions import ShellSessions
 from .shell_socket import ProviderShellSocket
 from .store import Store
 
-__all__ = ["LocalServer", "default_data_dir"]
+__all__ = ["AlreadyRunning", "LocalServer", "default_data_dir"]
 
 log = logging.getLogger("jupyter_ucloud.local")
 access_log = logging.getLogger("jupyter_ucloud.local.access")
@@ -52,17 +55,41 @@ def _log_request(handler: RequestHandler) -> None:
     )
 
 
-class LocalServer:
-    """Start with ``await LocalServer(config).start()`` on a running loop; ``await stop()``."""
+class AlreadyRunning(Exception):
+    """Another server holds the data dir (``info``: what it announced, if it has yet)."""
 
-    def __init__(self, config: LocalConfig) -> None:
+    def __init__(self, data_dir: Path, info: ServerInfo | None) -> None:
+        where = f" (pid {info.pid}, {info.url})" if info is not None else ""
+        super().__init__(f"an embedded server is already running for {data_dir}{where}")
+        self.info = info
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class LocalServer:
+    """Start with ``await LocalServer(config).start()`` on a running loop; ``await stop()``.
+
+    ``job_umask`` is the umask of jobs' processes (default: this process's umask now); the
+    server's own files are private whatever it is (see ``cli``)."""
+
+    def __init__(self, config: LocalConfig, job_umask: int | None = None) -> None:
         self.config = config
         self.data_dir = (config.data_dir or default_data_dir()).expanduser().resolve()
+        self.job_umask = _current_umask() if job_umask is None else job_umask
         self.url = ""
         self.refresh_token_file = self.data_dir / "refresh_token"
         self.shell_sockets: set[ProviderShellSocket] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: HTTPServer | None = None
+        self._lock = DataDirLock(self.data_dir)
+        self._last_activity = time.monotonic()
+        self._idle_watch: asyncio.Task[None] | None = None
+        #: Set when the server has been idle for ``config.idle_timeout`` (the CLI then stops).
+        self.idle = asyncio.Event()
         self.store: Store
         self.authority: TokenAuthority
         self.catalog: Catalog
@@ -71,8 +98,27 @@ class LocalServer:
         self.backend: Backend
 
     async def start(self) -> LocalServer:
+        """Take the data dir (``AlreadyRunning`` if a live server has it), recover its jobs,
+        listen, and announce the server in ``server.json``."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
+        if not self._lock.acquire():
+            raise AlreadyRunning(self.data_dir, read_info(self.data_dir))
+        stale = read_info(self.data_dir)
+        if stale is not None:
+            log.info(
+                "Taking over %s: the server that ran there (pid %d) is gone",
+                self.data_dir,
+                stale.pid,
+            )
+        try:
+            await self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    async def _start(self) -> None:
         (self.data_dir / "jobs").mkdir(exist_ok=True)
         self.store = Store(self.data_dir / "jobs.sqlite")
         self.authority = TokenAuthority(self.config, self.store, self.data_dir)
@@ -81,7 +127,9 @@ class LocalServer:
         self.catalog = Catalog(self.config)
         self.sessions = ShellSessions(ttl=self.config.session_unused_ttl)
         self.jobs = JobService(self.config, self.store, self.catalog, self.sessions, self.data_dir)
-        self.backend = create_backend(self.config.backend, self.config, self.jobs, self.data_dir)
+        self.backend = create_backend(
+            self.config.backend, self.config, self.jobs, self.data_dir, job_umask=self.job_umask
+        )
         self.jobs.backend = self.backend
         await self.backend.recover(self.store.active_jobs())
 
@@ -98,7 +146,7 @@ class LocalServer:
             websocket_ping_interval=self.config.websocket_ping_interval or None,
             websocket_ping_timeout=self.config.websocket_ping_interval or None,
             compress_response=True,
-            log_function=_log_request,
+            log_function=self._on_request,
             xsrf_cookies=False,
         )
         sockets = bind_sockets(
@@ -123,7 +171,52 @@ class LocalServer:
             self.config.provider_id,
             self.config.backend,
         )
-        return self
+        write_info(self.info())
+        if self.config.idle_timeout:
+            self._idle_watch = asyncio.ensure_future(self._watch_idleness(self.config.idle_timeout))
+
+    def info(self) -> ServerInfo:
+        """What this server announces in ``server.json``."""
+        return ServerInfo(
+            url=self.url,
+            pid=os.getpid(),
+            refresh_token_file=self.refresh_token_file,
+            provider_id=self.config.provider_id,
+            data_dir=self.data_dir,
+            backend=self.config.backend,
+            started_at=time.time(),
+        )
+
+    # --- activity ---------------------------------------------------------------------------
+
+    def _on_request(self, handler: RequestHandler) -> None:
+        self.touch()
+        _log_request(handler)
+
+    def touch(self) -> None:
+        """Note a client's request (the idle timeout counts from the last one)."""
+        self._last_activity = time.monotonic()
+
+    def busy(self) -> str | None:
+        """Why the server is not idle (running jobs, open websockets), or ``None``."""
+        jobs = len(self.store.active_jobs())
+        if jobs:
+            return f"{jobs} job(s) not ended"
+        if self.shell_sockets:
+            return f"{len(self.shell_sockets)} open shell(s)"
+        return None
+
+    async def _watch_idleness(self, timeout: float) -> None:
+        """Set ``idle`` once there has been no job, websocket or request for ``timeout`` s."""
+        step = max(0.2, min(30.0, timeout / 4))
+        while True:
+            await asyncio.sleep(step)
+            if self.busy() is not None:
+                self.touch()
+            elif time.monotonic() - self._last_activity >= timeout:
+                log.info("No job and no client for %g s: stopping", timeout)
+                self.idle.set()
+                return
 
     def track(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` in the background; ``stop()`` waits for it."""
@@ -131,8 +224,21 @@ class LocalServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def end_jobs(self, why: str) -> int:
+        """Terminate every job that has not ended (``jupyter ucloud local stop``)."""
+        jobs = self.store.active_jobs()
+        for job in jobs:
+            try:
+                await self.backend.terminate(job, why)
+            except Exception:  # one job that cannot be ended must not keep the others running
+                log.exception("job %s could not be terminated", job.id)
+        return len(jobs)
+
     async def stop(self) -> None:
-        """Stop listening, close shells, end every job's process groups, close the store."""
+        """Stop listening and close the shells; jobs keep running (their supervisors, or
+        Slurm, own them) and the next server re-adopts them. Releases the data dir."""
+        if self._idle_watch is not None:
+            self._idle_watch.cancel()
         if self._http is not None:
             self._http.stop()
         await asyncio.gather(
@@ -148,4 +254,6 @@ class LocalServer:
                 log.warning("some connections did not close in time")
             self._http = None
         self.store.close()
+        remove_info(self.data_dir, os.getpid())
+        self._lock.release()
         log.info("Embedded UCloud server stopped")

@@ -78,6 +78,12 @@ class UCloud(ExtensionApp):
     embedded_start_timeout = Float(60.0, help="Seconds the embedded server may take to start.").tag(
         config=True
     )
+    embedded_idle_timeout = Float(
+        600.0,
+        help="The embedded server the extension starts exits by itself after this many seconds "
+        "without jobs, shells or requests (0: never). It outlives the Jupyter server while it has "
+        "jobs; `jupyter ucloud local stop` ends it and its jobs.",
+    ).tag(config=True)
 
     @default("host")
     def _host_default(self) -> str:
@@ -129,6 +135,18 @@ class UCloud(ExtensionApp):
 
     async def stop_extension(self) -> None:
         await self.shell_manager.close_all()
+        embedded = self.upstream.embedded
+        if embedded is not None and embedded.info is not None:
+            running = await self.upstream.running_jobs()
+            jobs = "an unknown number of" if running is None else str(running)
+            self.log.info(
+                "The embedded UCloud server (pid %d) keeps running with %s running job(s);"
+                " the next Jupyter server uses it again. To end it and its jobs: jupyter ucloud"
+                " local stop --data-dir %s",
+                embedded.info.pid,
+                jobs,
+                embedded.data_dir,
+            )
         await self.upstream.close()
 
     def current_activity(self) -> list[dict[str, Any]] | None:

@@ -129,6 +129,7 @@ class Upstream:
                 Path(app.embedded_data_dir),
                 config_file=app.embedded_config_file,
                 start_timeout=app.embedded_start_timeout,
+                idle_timeout=app.embedded_idle_timeout,
                 log=app.log,
             )
         return cls(
@@ -158,10 +159,31 @@ class Upstream:
             log.error("%s", err.message)
 
     async def close(self) -> None:
+        """Stop talking to UCloud. The embedded server is left running: its jobs outlive this
+        Jupyter server, and it exits by itself once idle (see ``embedded``)."""
         if self._background is not None and not self._background.done():
             self._background.cancel()
-        if self.embedded is not None:
-            await self.embedded.stop()
+
+    async def running_jobs(self, timeout: float = 3.0) -> int | None:
+        """How many jobs have not ended (``None`` if that cannot be known quickly)."""
+        try:
+            client = await asyncio.wait_for(self.client(), timeout)
+            count = 0
+            for state in ("IN_QUEUE", "RUNNING", "SUSPENDED"):
+                page = await asyncio.wait_for(
+                    client.call(
+                        Prepared(
+                            CALLS["jobs.browse"],
+                            query={"filterState": state, "itemsPerPage": "1000"},
+                            parse=_raw,
+                        )
+                    ),
+                    timeout,
+                )
+                count += len(page.get("items") or [])
+        except (ProxyError, UCloudError, asyncio.TimeoutError):
+            return None
+        return count
 
     def secrets(self) -> list[str]:
         found = [self._refresh_token, self._api_token]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.slurm.conftest import SlurmLocalServer, slurm, terminal_spec
@@ -19,7 +21,7 @@ def test_restart_readopts_running_jobs_and_catches_up(
     keep_slurm = api.wait_for_state(keep, "RUNNING")["providerGeneratedId"]
     gone_slurm = api.wait_for_state(gone, "RUNNING")["providerGeneratedId"]
 
-    server.process.stop()
+    server.process.stop(signal.SIGTERM)  # a plain stop: the Slurm jobs keep running
     slurm("scancel", gone_slurm)  # ends while nobody is watching
     server.restart()
     api = server.api

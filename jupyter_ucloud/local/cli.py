@@ -13,8 +13,10 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from .. import logredact
 from .backends import BACKENDS
 from .config import ConfigError, LocalConfig, load_config
+from .umask import restrictive_umask
 
 __all__ = ["add_arguments", "run"]
 
@@ -66,10 +68,12 @@ def _config_from(args: argparse.Namespace) -> LocalConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    restrictive_umask()  # everything the server writes is 0600/0700 (see local/umask.py)
     logging.basicConfig(
         level=str(args.log_level).upper(),
         format="[%(levelname).1s %(asctime)s %(name)s] %(message)s",
     )
+    logredact.install()  # no session id or token in any log line or traceback (logredact.py)
     try:
         config = _config_from(args)
     except ConfigError as err:

@@ -2,7 +2,9 @@
 
 1. explicit arguments (``host`` + a token, or ``jupyter_url``);
 2. the environment: ``UCLOUD_HOST`` + ``UCLOUD_REFRESH_TOKEN`` or ``UCLOUD_API_TOKEN``
-   (+ ``UCLOUD_PROJECT``); then ``JUPYTER_UCLOUD_SERVER_URL`` (+ ``JUPYTER_UCLOUD_SERVER_TOKEN``);
+   (+ ``UCLOUD_PROJECT``); ``UCLOUD_HOST`` without a token in a process of a running Jupyter
+   server (whose extension took the token out of its environment) goes to that server; then
+   ``JUPYTER_UCLOUD_SERVER_URL`` (+ ``JUPYTER_UCLOUD_SERVER_TOKEN``);
 3. the Jupyter server this process (a kernel) belongs to, through its ``/ucloud`` proxy: the
    running server whose pid is an ancestor of this process, else the only running server.
 """
@@ -23,7 +25,7 @@ from .transport import (
     RefreshTokenAuth,
 )
 
-__all__ = ["Target", "ancestor_pids", "find_jupyter_server", "resolve"]
+__all__ = ["Target", "ancestor_jupyter_server", "ancestor_pids", "find_jupyter_server", "resolve"]
 
 HOW_TO_CONFIGURE = (
     "pass UCloud(host=..., refresh_token=...) or api_token=..., or set UCLOUD_HOST and "
@@ -66,6 +68,14 @@ def resolve(
     if jupyter_url:
         return _proxy(jupyter_url, jupyter_token, "arguments")
     if env.get("UCLOUD_HOST"):
+        if not (env.get("UCLOUD_REFRESH_TOKEN") or env.get("UCLOUD_API_TOKEN")):
+            # A kernel or terminal of a Jupyter server configured by environment: the
+            # extension took the token out of the server's environment and holds it.
+            server = ancestor_jupyter_server(servers)
+            if server is not None:
+                return _proxy(
+                    server["url"], server.get("token"), f"Jupyter server pid {server['pid']}"
+                )
         return _direct(
             env["UCLOUD_HOST"],
             env.get("UCLOUD_REFRESH_TOKEN"),
@@ -134,21 +144,35 @@ def ancestor_pids(pid: int | None = None) -> list[int]:
     return found
 
 
-def find_jupyter_server(
-    servers: Iterable[dict[str, Any]] | None = None, pid: int | None = None
-) -> dict[str, Any] | None:
-    """The running Jupyter server that is an ancestor of ``pid``, else the only one running."""
+def _running_servers(servers: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
     if servers is None:
         try:
             from jupyter_server.serverapp import list_running_servers
         except ImportError:
-            return None
+            return []
         servers = list_running_servers()
-    running = [s for s in servers if isinstance(s, dict) and s.get("url") and s.get("pid")]
+    return [s for s in servers if isinstance(s, dict) and s.get("url") and s.get("pid")]
+
+
+def ancestor_jupyter_server(
+    servers: Iterable[dict[str, Any]] | None = None, pid: int | None = None
+) -> dict[str, Any] | None:
+    """The running Jupyter server whose process is an ancestor of ``pid``, if any."""
     ancestors = ancestor_pids(pid)
-    for server in running:
+    for server in _running_servers(servers):
         if server["pid"] in ancestors:
             return server
+    return None
+
+
+def find_jupyter_server(
+    servers: Iterable[dict[str, Any]] | None = None, pid: int | None = None
+) -> dict[str, Any] | None:
+    """The running Jupyter server that is an ancestor of ``pid``, else the only one running."""
+    running = _running_servers(servers)
+    mine = ancestor_jupyter_server(running, pid)
+    if mine is not None:
+        return mine
     if len(running) == 1:
         return running[0]
     if len(running) > 1:

@@ -21,6 +21,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from .. import logredact
+from . import umask
 from .backends import BACKENDS
 from .config import ConfigError, LocalConfig, load_config
 from .instance import find_running, pid_alive, read_info, write_info
@@ -104,10 +106,12 @@ def _data_dir(config: LocalConfig) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    umask.restrictive_umask()  # everything the server writes is 0600/0700 (see local/umask.py)
     logging.basicConfig(
         level=str(args.log_level).upper(),
         format="[%(levelname).1s %(asctime)s %(name)s] %(message)s",
     )
+    logredact.install()  # no session id or token in any log line or traceback (logredact.py)
     try:
         config = _config_from(args)
     except ConfigError as err:
@@ -166,7 +170,8 @@ async def _serve(config: LocalConfig, ready_file: Path | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     loop.add_signal_handler(STOP_SIGNAL, stop_everything)
-    server = LocalServer(config)
+    # Jobs create files as the user's own umask says; the server's files stay private.
+    server = LocalServer(config, job_umask=umask.ORIGINAL_UMASK)
     try:
         await server.start()
     except AlreadyRunning as err:

@@ -10,11 +10,20 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, List, Unicode, default
 
+from .. import logredact
 from .handlers import handlers
 from .shells import ShellManager
 from .upstream import Upstream
 
-__all__ = ["UCloud"]
+__all__ = ["CREDENTIAL_ENV", "UCloud"]
+
+#: Environment variables that hold credentials. The extension reads them and takes them out of
+#: the server's environment when it is linked, before any kernel or terminal can start, so no
+#: process the server starts afterwards inherits them. (UCLOUD_HOST and UCLOUD_PROJECT stay.)
+CREDENTIAL_ENV = ("UCLOUD_REFRESH_TOKEN", "UCLOUD_API_TOKEN")
+
+#: Where the Jupyter server logs "copy and paste one of these URLs: ...?token=...".
+SERVER_BANNER_SOURCE = "jupyter_server/serverapp.py"
 
 
 class UCloud(ExtensionApp):
@@ -104,6 +113,21 @@ class UCloud(ExtensionApp):
     @default("embedded_data_dir")
     def _embedded_data_dir_default(self) -> str:
         return str(Path(jupyter_data_dir()) / "ucloud-local")
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Linking is the extension's first step, before any kernel or terminal can start.
+        # Every log record of this process is redacted from now on, the Jupyter server's and
+        # tornado's included, except the server's banner: it shows the login URL on purpose.
+        logredact.install(keep_from=[SERVER_BANNER_SOURCE])
+        super()._link_jupyter_server_extension(serverapp)
+        self._take_credentials_from_environment()
+
+    def _take_credentials_from_environment(self) -> None:
+        """Read the token settings (their defaults come from ``CREDENTIAL_ENV``), then remove
+        those variables from ``os.environ``."""
+        self.refresh_token, self.api_token  # noqa: B018 - evaluates the defaults now
+        for name in CREDENTIAL_ENV:
+            os.environ.pop(name, None)
 
     def initialize_settings(self) -> None:
         self.upstream = Upstream.from_app(self)

@@ -59,6 +59,20 @@ def test_missing_configuration_says_what_to_set() -> None:
         resolve("cloud.sdu.dk", refresh_token="r", environ={}, servers=NO_SERVERS)
 
 
+def test_host_without_token_in_a_jupyter_server_process_goes_through_it() -> None:
+    """A kernel of a server configured by UCLOUD_HOST + a token: the extension took the token
+    out of the environment, UCLOUD_HOST is still there."""
+    env = {"UCLOUD_HOST": "https://cloud"}
+    mine = {"url": "http://127.0.0.1:8888/", "token": "tok", "pid": os.getppid()}
+    target = resolve(environ=env, servers=[mine])
+    assert target.via_jupyter
+    assert target.source == f"Jupyter server pid {os.getppid()}"
+    assert isinstance(target.auth, JupyterTokenAuth)
+    other = {"url": "http://b/", "token": "2", "pid": 999_999_999}
+    with pytest.raises(UCloudConfigError, match="UCLOUD_REFRESH_TOKEN or UCLOUD_API_TOKEN"):
+        resolve(environ=env, servers=[other])  # the only server, but not this process's
+
+
 def test_ancestors_come_from_proc() -> None:
     child = subprocess.run(
         [

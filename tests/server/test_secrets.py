@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
+from jupyter_ucloud.logredact import MARKER
+
 from .conftest import Api
+from .test_log_redaction import request_logged_with
 
 
 async def test_no_credential_in_any_response_frame_or_log(
-    api: Api, connect, jp_serverapp, local_server, caplog
+    api: Api, connect, jp_serverapp, local_server, caplog, http_server_client, jp_base_url
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
@@ -44,6 +47,19 @@ async def test_no_credential_in_any_response_frame_or_log(
         # White-box: the provider session id lives in the shell's codec, server-side only.
         secrets.add(shell_object._leg._codec._session)
     assert len(secrets) >= 3  # refresh token, access token, session identifier
+
+    # URLs that hold them, in requests tornado warns about with the whole URI.
+    headers = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    for secret in secrets:
+        for path in (
+            f"api/contents/%ff?session={secret}",
+            f"ucloud/shells/{shell['name']}/websocket?since=x&token={secret}",
+            f"ucloud/api/jobs/browse?itemsPerPage=%ff&access_token={secret}&x=1",
+        ):
+            status = await request_logged_with(http_server_client, jp_base_url, headers, path)
+            assert 400 <= status < 500, (path, status)
+
     everything = "\n".join(seen) + "\n" + caplog.text
     for secret in secrets:
         assert secret not in everything
+    assert MARKER in caplog.text  # the URLs were logged, without the secrets

@@ -90,7 +90,8 @@ def test_files_and_directories_are_private(tmp_path: Path) -> None:
         names = _modes(data_dir)
         for expected in ("jobs.sqlite", "jobs.sqlite-wal", "jobs.sqlite-shm", "refresh_token"):
             assert expected in names, sorted(names)
-        assert f"jobs/{batch}/rank-0.log" in names, sorted(names)
+        for captured in ("rank-0.out", "rank-0.err", "supervisor.json", "supervisor-spec.json"):
+            assert f"jobs/{batch}/{captured}" in names, sorted(names)
         assert f"jobs/{terminal}/rank-0" in names, sorted(names)
         assert _wrong_modes(data_dir) == {}
         assert oct(stat.S_IMODE(ready.stat().st_mode)) == "0o600"

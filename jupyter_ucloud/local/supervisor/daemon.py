@@ -317,7 +317,7 @@ class Supervisor:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)
+        old = os.umask(0o177)  # the socket is 0600, like every other file of the job's
         try:
             listener.bind(wire.bind_path(path))
         finally:

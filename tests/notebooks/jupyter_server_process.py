@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -40,9 +40,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @dataclass
 class JupyterServerProcess:
+    """With ``ucloud_host`` empty: embedded mode, the extension finds or starts the embedded
+    server of ``root/ucloud-local`` (job shells get ``root/home`` as HOME: no dotfiles)."""
+
     root: Path
-    ucloud_host: str
-    credentials_file: Path
+    ucloud_host: str = ""
+    credentials_file: Path | None = None
+    #: More ``c.UCloud`` settings.
+    ucloud_extra: dict[str, object] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     url: str = ""
     token: str = ""
@@ -68,19 +73,13 @@ class JupyterServerProcess:
                 "jpserver_extensions": {"jupyter_ucloud": True},
             },
             "IdentityProvider": {"token": self.token},
-            "UCloud": {
-                "host": self.ucloud_host,
-                "credentials_file": str(self.credentials_file),
-                "allowed_provider_hosts": ["127.0.0.1", "localhost"],
-                # A remote UCloud's catalogue is not browsed: the start form offers these.
-                "applications": [
-                    {"name": "terminal", "version": "1", "title": "Terminal"},
-                    {"name": "batch", "version": "1", "title": "Batch command"},
-                ],
-            },
+            "UCloud": self._ucloud_config(),
         }
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+        home = self.root / "home"
+        home.mkdir(exist_ok=True)
         env = clean_env(
+            HOME=str(home),
             JUPYTER_CONFIG_DIR=str(config_dir),
             JUPYTER_DATA_DIR=str(self.root / "data"),
             JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
@@ -112,6 +111,30 @@ class JupyterServerProcess:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"jupyter server did not start:\n{self.log_file.read_text()[-4000:]}")
+
+    @property
+    def embedded_data_dir(self) -> Path:
+        return self.root / "ucloud-local"
+
+    def _ucloud_config(self) -> dict[str, object]:
+        if not self.ucloud_host:
+            return {"embedded_data_dir": str(self.embedded_data_dir), **self.ucloud_extra}
+        return {
+            **self.ucloud_extra,
+            "host": self.ucloud_host,
+            "credentials_file": str(self.credentials_file),
+            "allowed_provider_hosts": ["127.0.0.1", "localhost"],
+            # A remote UCloud's catalogue is not browsed: the start form offers these.
+            "applications": [
+                {"name": "terminal", "version": "1", "title": "Terminal"},
+                {"name": "batch", "version": "1", "title": "Batch command"},
+            ],
+        }
+
+    def api(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        """A request to the server, authenticated with its token."""
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
 
     def kernel_env(self) -> dict[str, str]:
         """What a kernel of this server gets to find it (and nothing else UCloud-related)."""

@@ -20,6 +20,8 @@ import psutil
 import pytest
 import requests
 
+from tests.conftest import local_cli
+
 REPO = Path(__file__).resolve().parents[2]
 BUILT_LABEXTENSION = REPO / "jupyter_ucloud" / "labextension"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -157,8 +159,14 @@ class LabProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
-        # The embedded server and job processes this lab started, should any outlive it.
-        for child in children:
+        # The embedded server outlives JupyterLab by design: end it and its jobs.
+        subprocess.run(
+            local_cli("stop", self.root / "ucloud-local"),
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
+        for child in children:  # kernels and anything else this lab started
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
 

@@ -28,6 +28,7 @@ from ..protocol import (
 from .auth import Principal
 from .backends.base import BackendError
 from .errors import ApiError
+from .store import parse_id
 
 if TYPE_CHECKING:
     from .server import LocalServer
@@ -245,12 +246,13 @@ async def _browse_applications(h: CallHandler, call: Call) -> Any:
     try:
         per_page_raw = params.get("itemsPerPage", [b""])[0].decode() or "0"
         offset_raw = params.get("next", [b""])[0].decode() or "0"
-        per_page, offset = int(per_page_raw), int(offset_raw)
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise ApiError.invalid_request() from None
-    per_page = 50 if per_page <= 0 else min(per_page, 1000)
-    if offset < 0:
+    per_page = parse_id(per_page_raw.removeprefix("-"))
+    offset = parse_id(offset_raw)
+    if per_page is None or offset is None:
         raise ApiError.invalid_request()
+    per_page = 50 if per_page == 0 or per_page_raw.startswith("-") else min(per_page, 1000)
     apps = h.server.catalog.applications()
     page = apps[offset : offset + per_page]
     items = [

@@ -9,6 +9,7 @@ here scans unbounded data except ``browse_jobs``, which is bounded by ``LIMIT``.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,22 @@ from typing import Any
 
 from ..protocol import JobSpecification, JobState, JobUpdate, NameAndVersion
 
-__all__ = ["ApiTokenRow", "BrowseFilters", "JobRecord", "Store"]
+__all__ = ["ApiTokenRow", "BrowseFilters", "JobRecord", "Store", "parse_id"]
 
 ACTIVE_STATES = (JobState.IN_QUEUE, JobState.RUNNING, JobState.SUSPENDED)
+
+#: An id or a numeric cursor: ASCII decimal digits only (``str.isdigit`` and ``int`` also take
+#: Unicode digits, superscript two or Arabic-Indic one), at most 18 so that it fits an int64.
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(text: object) -> int | None:
+    """The number of a job id or a numeric cursor, or ``None`` when ``text`` is not one
+    (the caller answers "not found" or "invalid request", never parses it otherwise)."""
+    if not isinstance(text, str) or _ID.fullmatch(text) is None:
+        return None
+    return int(text)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -174,9 +188,10 @@ class Store:
         return job
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        if not job_id.isdigit() or len(job_id) > 18:
+        number = parse_id(job_id)
+        if number is None:
             return None
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (number,)).fetchone()
         return _job_from_row(row) if row is not None else None
 
     def active_jobs(self) -> list[JobRecord]:
@@ -221,7 +236,7 @@ class Store:
                 where.append(condition)
                 args.append(value)
         if filters.ids is not None:
-            ids = [int(i) for i in filters.ids if i.isdigit() and len(i) <= 18]
+            ids = [n for n in map(parse_id, filters.ids) if n is not None]
             where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
             args += ids
         for key, value in (filters.labels or {}).items():

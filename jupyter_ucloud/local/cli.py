@@ -15,6 +15,7 @@ from typing import Any
 
 from .backends import BACKENDS
 from .config import ConfigError, LocalConfig, load_config
+from .store import StoreError
 
 __all__ = ["add_arguments", "run"]
 
@@ -75,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"jupyter ucloud local: {err}", file=sys.stderr)
         return 2
-    if args.create_api_token is not None:
-        return _create_api_token(config, args.create_api_token)
     try:
+        if args.create_api_token is not None:
+            return _create_api_token(config, args.create_api_token)
         _run_event_loop(_serve(config, args.ready_file))
-    except OSError as err:
+    except (OSError, StoreError) as err:
         print(f"jupyter ucloud local: {err}", file=sys.stderr)
         return 1
     return 0

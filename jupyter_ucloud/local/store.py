@@ -17,7 +17,7 @@ from typing import Any
 
 from ..protocol import JobSpecification, JobState, JobUpdate, NameAndVersion
 
-__all__ = ["ApiTokenRow", "BrowseFilters", "JobRecord", "Store", "parse_id"]
+__all__ = ["ApiTokenRow", "BrowseFilters", "JobRecord", "Store", "StoreError", "parse_id"]
 
 ACTIVE_STATES = (JobState.IN_QUEUE, JobState.RUNNING, JobState.SUSPENDED)
 
@@ -138,16 +138,33 @@ class ApiTokenRow:
     expires_at: int | None
 
 
+class StoreError(Exception):
+    """``jobs.sqlite`` cannot be used; the message names the file, the problem and the remedy."""
+
+
 class Store:
-    """Access to ``jobs.sqlite``. Not thread-safe: use it from the event loop thread only."""
+    """Access to ``jobs.sqlite``. Not thread-safe: use it from the event loop thread only.
+
+    Opening checks the file (``PRAGMA quick_check``, before anything is written to it) and
+    raises ``StoreError`` for a damaged or unreadable one, leaving the file as it is."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as err:
+            raise StoreError(_unusable(path, err)) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems))
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            self._db.close()
+            raise StoreError(_unusable(path, err)) from None
         path.chmod(0o600)
 
     def close(self) -> None:
@@ -339,6 +356,20 @@ class Store:
         if row is None:
             return None
         return ApiTokenRow(row["id"], row["token_sha256"], row["owner"], row["expires_at"])
+
+
+def _unusable(path: Path, err: sqlite3.Error) -> str:
+    """One line: which file, what is wrong with it, what to do."""
+    problem = " ".join(str(err).split())[:200] or type(err).__name__
+    if isinstance(err, sqlite3.OperationalError) and "unable to open" in problem:
+        return (
+            f"cannot open the job store {path} ({problem}): check that it is a file this user"
+            " may read and write"
+        )
+    return (
+        f"the job store {path} is damaged ({problem}): move it away to start with an empty"
+        " job store (its jobs are then forgotten), or restore it from a backup"
+    )
 
 
 _ORDERS = {

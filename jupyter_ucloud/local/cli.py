@@ -26,6 +26,7 @@ from . import umask
 from .backends import BACKENDS
 from .config import ConfigError, LocalConfig, load_config
 from .instance import find_running, pid_alive, read_info, write_info
+from .store import StoreError
 
 __all__ = ["add_arguments", "run"]
 
@@ -121,11 +122,11 @@ def run(args: argparse.Namespace) -> int:
         return _status(_data_dir(config), as_json=args.json)
     if args.action == "stop":
         return _stop(_data_dir(config), args.timeout)
-    if args.create_api_token is not None:
-        return _create_api_token(config, args.create_api_token)
     try:
+        if args.create_api_token is not None:
+            return _create_api_token(config, args.create_api_token)
         return _run_event_loop(_serve(config, args.ready_file))
-    except OSError as err:
+    except (OSError, StoreError) as err:
         print(f"jupyter ucloud local: {err}", file=sys.stderr)
         return 1
 

@@ -192,6 +192,11 @@ class LocalConfig(BaseModel):
     session_unused_ttl: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=MIB, gt=0)
     max_frame_bytes: int = Field(default=MIB, gt=0)
+    #: Seconds a connection may take to send a request's headers; also how long an idle
+    #: keep-alive connection is kept (tornado waits for the next request's headers).
+    header_timeout: float = Field(default=20.0, gt=0)
+    #: Seconds a connection may take to send a request's body.
+    body_timeout: float = Field(default=60.0, gt=0)
     websocket_ping_interval: float = Field(default=30.0, ge=0)
     terminate_grace: float = Field(default=3.0, ge=0)
     #: Stop the server after this many seconds without a job, a websocket or a request

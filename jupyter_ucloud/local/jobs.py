@@ -44,7 +44,7 @@ from .catalog import Catalog
 from .config import LocalConfig
 from .errors import ApiError
 from .sessions import ShellSessions
-from .store import BrowseFilters, JobRecord, Store
+from .store import BrowseFilters, JobRecord, Store, parse_id
 
 __all__ = ["JobService", "normalise_items_per_page"]
 
@@ -152,9 +152,10 @@ class JobService:
     def _parse_next(value: str | None) -> int:
         if value is None or value == "":
             return 0
-        if not value.isdigit() or len(value) > 18:
+        number = parse_id(value)
+        if number is None:
             raise ApiError.invalid_request()
-        return int(value)
+        return number
 
     @staticmethod
     def _filters(request: JobFlags) -> BrowseFilters:

@@ -154,7 +154,15 @@ class LocalServer:
             address=self.config.ip,
             family=socket.AF_INET if ":" not in self.config.ip else socket.AF_INET6,
         )
-        self._http = HTTPServer(app, max_body_size=HARD_BODY_LIMIT, idle_connection_timeout=300)
+        self._http = HTTPServer(
+            app,
+            # The API streams bodies and refuses those over max_body_bytes itself (413); this
+            # cap is for the routes that do not stream (the provider websocket).
+            max_body_size=min(self.config.max_body_bytes, HARD_BODY_LIMIT),
+            # tornado uses the idle timeout as the time allowed for a request's headers too.
+            idle_connection_timeout=self.config.header_timeout,
+            body_timeout=self.config.body_timeout,
+        )
         self._http.add_sockets(sockets)
         port = sockets[0].getsockname()[1]
         host = self.config.ip

@@ -9,6 +9,7 @@ here scans unbounded data except ``browse_jobs``, which is bounded by ``LIMIT``.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,22 @@ from typing import Any
 
 from ..protocol import JobSpecification, JobState, JobUpdate, NameAndVersion
 
-__all__ = ["ApiTokenRow", "BrowseFilters", "JobRecord", "Store"]
+__all__ = ["ApiTokenRow", "BrowseFilters", "JobRecord", "Store", "StoreError", "parse_id"]
 
 ACTIVE_STATES = (JobState.IN_QUEUE, JobState.RUNNING, JobState.SUSPENDED)
+
+#: An id or a numeric cursor: ASCII decimal digits only (``str.isdigit`` and ``int`` also take
+#: Unicode digits, superscript two or Arabic-Indic one), at most 18 so that it fits an int64.
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(text: object) -> int | None:
+    """The number of a job id or a numeric cursor, or ``None`` when ``text`` is not one
+    (the caller answers "not found" or "invalid request", never parses it otherwise)."""
+    if not isinstance(text, str) or _ID.fullmatch(text) is None:
+        return None
+    return int(text)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -124,16 +138,33 @@ class ApiTokenRow:
     expires_at: int | None
 
 
+class StoreError(Exception):
+    """``jobs.sqlite`` cannot be used; the message names the file, the problem and the remedy."""
+
+
 class Store:
-    """Access to ``jobs.sqlite``. Not thread-safe: use it from the event loop thread only."""
+    """Access to ``jobs.sqlite``. Not thread-safe: use it from the event loop thread only.
+
+    Opening checks the file (``PRAGMA quick_check``, before anything is written to it) and
+    raises ``StoreError`` for a damaged or unreadable one, leaving the file as it is."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as err:
+            raise StoreError(_unusable(path, err)) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems))
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            self._db.close()
+            raise StoreError(_unusable(path, err)) from None
         path.chmod(0o600)
 
     def close(self) -> None:
@@ -174,9 +205,10 @@ class Store:
         return job
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        if not job_id.isdigit() or len(job_id) > 18:
+        number = parse_id(job_id)
+        if number is None:
             return None
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (number,)).fetchone()
         return _job_from_row(row) if row is not None else None
 
     def active_jobs(self) -> list[JobRecord]:
@@ -221,7 +253,7 @@ class Store:
                 where.append(condition)
                 args.append(value)
         if filters.ids is not None:
-            ids = [int(i) for i in filters.ids if i.isdigit() and len(i) <= 18]
+            ids = [n for n in map(parse_id, filters.ids) if n is not None]
             where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
             args += ids
         for key, value in (filters.labels or {}).items():
@@ -324,6 +356,20 @@ class Store:
         if row is None:
             return None
         return ApiTokenRow(row["id"], row["token_sha256"], row["owner"], row["expires_at"])
+
+
+def _unusable(path: Path, err: sqlite3.Error) -> str:
+    """One line: which file, what is wrong with it, what to do."""
+    problem = " ".join(str(err).split())[:200] or type(err).__name__
+    if isinstance(err, sqlite3.OperationalError) and "unable to open" in problem:
+        return (
+            f"cannot open the job store {path} ({problem}): check that it is a file this user"
+            " may read and write"
+        )
+    return (
+        f"the job store {path} is damaged ({problem}): move it away to start with an empty"
+        " job store (its jobs are then forgotten), or restore it from a backup"
+    )
 
 
 _ORDERS = {

@@ -69,10 +69,10 @@ class TerminalWebSocketHandler(
             raise web.HTTPError(404, f"No shell named {name!r}.")
         since = self.get_query_argument("since", None)
         if since is not None:
-            try:
-                self._since = int(since)
-            except ValueError:
-                raise web.HTTPError(400, "since must be an integer offset.") from None
+            # ASCII digits only: int() also reads Unicode digits, signs, "_" and white space
+            if not (since.isascii() and since.isdigit()) or len(since) > 18:
+                raise web.HTTPError(400, "since must be an integer offset.")
+            self._since = int(since)
             if self._since < 0 or self._since > shell.buffer.end:
                 raise web.HTTPError(
                     400,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +57,9 @@ class SlurmBackend:
         self._sink = sink
         self._data_dir = data_dir
         self.settings = SlurmSettings.from_config(config.slurm)
-        self._extra_env = (
-            {"SLURM_CONF": self.settings.slurm_conf} if self.settings.slurm_conf else {}
-        )
+        # Slurm's tools find the cluster through SLURM_CONF (the settings', else the server's).
+        slurm_conf = self.settings.slurm_conf or os.environ.get("SLURM_CONF", "")
+        self._extra_env = {"SLURM_CONF": slurm_conf} if slurm_conf else {}
         self.cli = SlurmCli(
             tool_environment(self._extra_env), timeout=self.settings.command_timeout
         )

@@ -84,7 +84,7 @@ def test_stdout_frames_are_the_json_a_terminal_expects() -> None:
     may send: escapes, non-ASCII, and (after ``_encodable``) JSON's escaped lone surrogates."""
     import json
 
-    from jupyter_ucloud.server.shells import _encodable, _stdout_frame
+    from jupyter_ucloud.server.shells.shell import _encodable, _stdout_frame
 
     for text in ("plain", 'a"\\b\x00\x1b[31m\r\n', "æøå ✓ 😀 \u2028", "x" * 70000):
         frame = _stdout_frame(text, 42)

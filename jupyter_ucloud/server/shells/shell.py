@@ -103,10 +103,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from .replay import ReplayBuffer, strip_terminal_queries
+from ..replay import ReplayBuffer, strip_terminal_queries
 
 if TYPE_CHECKING:
-    from .upstream import Upstream
+    from ..upstream import Upstream
 
 __all__ = [
     "FRAME_CHARS",

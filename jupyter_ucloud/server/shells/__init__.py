@@ -1,0 +1,42 @@
+"""Shell sessions: one provider shell, many browser clients, a bounded history.
+
+The design is in :mod:`.shell`'s docstring. Every name is importable from here.
+"""
+
+from .shell import (
+    CLOSE_CODES,
+    FLOW_WINDOW,
+    FRAME_CHARS,
+    INTERRUPT_CHARS,
+    INTERRUPT_FLUSH_SECONDS,
+    INTERRUPT_TAIL_CHARS,
+    JOB_ENDED_MESSAGES,
+    PROVIDER_LOST_MESSAGE,
+    SKIPPED_NOTE,
+    STDIN_CHUNK,
+    ClientSink,
+    ProviderLeg,
+    Shell,
+    ShellClient,
+    ShellError,
+    ShellManager,
+)
+
+__all__ = [
+    "CLOSE_CODES",
+    "FLOW_WINDOW",
+    "FRAME_CHARS",
+    "INTERRUPT_CHARS",
+    "INTERRUPT_FLUSH_SECONDS",
+    "INTERRUPT_TAIL_CHARS",
+    "JOB_ENDED_MESSAGES",
+    "PROVIDER_LOST_MESSAGE",
+    "SKIPPED_NOTE",
+    "STDIN_CHUNK",
+    "ClientSink",
+    "ProviderLeg",
+    "Shell",
+    "ShellClient",
+    "ShellError",
+    "ShellManager",
+]

@@ -14,13 +14,11 @@ from .shell import (
     PROVIDER_LOST_MESSAGE,
     SKIPPED_NOTE,
     STDIN_CHUNK,
-    ClientSink,
-    ProviderLeg,
     Shell,
-    ShellClient,
     ShellError,
     ShellManager,
 )
+from .state import ClientSink, ProviderLeg, ShellClient
 
 __all__ = [
     "CLOSE_CODES",

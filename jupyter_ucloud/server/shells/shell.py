@@ -98,27 +98,19 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..replay import ReplayBuffer, strip_terminal_queries
+from .state import ClientSink, ProviderLeg, ShellClient, ShellState
 
 if TYPE_CHECKING:
     from ..upstream import Upstream
 
-__all__ = [
-    "FRAME_CHARS",
-    "ClientSink",
-    "ProviderLeg",
-    "Shell",
-    "ShellClient",
-    "ShellError",
-    "ShellManager",
-]
+__all__ = ["FRAME_CHARS", "Shell", "ShellError", "ShellManager"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "jupyter_ucloud.server.shells", one for the package
 
 FRAME_CHARS = 65536  # largest stdout frame to a client (tornado is slow with larger text frames)
 FLOW_WINDOW = 16384  # how far the provider may be read ahead of the slowest pacing client
@@ -148,73 +140,11 @@ class ShellError(Exception):
         self.message = message
 
 
-class ProviderLeg(Protocol):
-    """The provider side of a shell (``jupyter_ucloud.client.AsyncShell`` fits)."""
-
-    #: Characters of output received so far, and whether the provider acknowledges input.
-    output_chars: int
-    acks_seen: bool
-
-    @property
-    def close_code(self) -> int | None: ...
-
-    def stream_output(
-        self, on_output: Callable[[str], Awaitable[object] | None], on_closed: Callable[[], None]
-    ) -> None: ...
-
-    def send_nowait(self, text: str) -> asyncio.Future[None]: ...
-
-    async def send(self, text: str) -> None: ...
-
-    async def resize(self, cols: int, rows: int) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def watch_next_input(self) -> int | None:
-        """Remember where in the output the provider acknowledges the next ``send``."""
-
-    def ack_position(self) -> int | None:
-        """``output_chars`` when the watched input was acknowledged, else ``None``."""
-
-
-class ClientSink(Protocol):
-    """Where a client's frames go (the terminal websocket handler, or a benchmark)."""
-
-    async def send_frame(self, frame: str | bytes) -> None:
-        """Send one text frame (``bytes``: already UTF-8); return when the transport has taken
-        it."""
-
-    # Optional: ``write_frame(frame) -> Future | None`` starts the same write without a
-    # coroutine, so new output can go to an idle client as it arrives, without waking its sender
-    # task; ``None`` when the transport has taken the frame already (nothing to wait for).
-
-    def close_client(self, code: int, reason: str) -> None:
-        """Close the client's connection."""
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(eq=False)
-class ShellClient:
-    """One attached client and where it is in the shell's output."""
-
-    sink: ClientSink
-    cursor: int
-    live_from: int
-    pacing: bool = True
-    write_started: float | None = None
-    size: tuple[int, int] | None = None  # (rows, cols)
-    skip_floor: int = 0  # after an interrupt: the stale output before this is not sent
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    idle: bool = False  # its sender task waits for output, having sent everything
-    writing: asyncio.Future[Any] | None = None  # a frame written to it directly, in flight
-    write_now: Callable[[bytes], asyncio.Future[Any] | None] | None = None  # sink.write_frame
-
-
-class Shell:
+class Shell(ShellState):
     """A named shell into one rank of a job; see the module docstring for the data flow."""
 
     def __init__(
@@ -684,7 +614,7 @@ class ShellManager:
         self.slow_client_timeout = slow_client_timeout
         self.connect_timeout = connect_timeout
         self.ended_retention = ended_retention
-        self.log = log or logging.getLogger(__name__)
+        self.log = log or logging.getLogger(__package__)
         self._shells: dict[str, Shell] = {}
         self._opening = 0
         self._culler: asyncio.Task[None] | None = None

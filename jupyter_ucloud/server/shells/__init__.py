@@ -3,15 +3,13 @@
 The design is in :mod:`.shell`'s docstring. Every name is importable from here.
 """
 
+from .ending import CLOSE_CODES, JOB_ENDED_MESSAGES, PROVIDER_LOST_MESSAGE
 from .shell import (
-    CLOSE_CODES,
     FLOW_WINDOW,
     FRAME_CHARS,
     INTERRUPT_CHARS,
     INTERRUPT_FLUSH_SECONDS,
     INTERRUPT_TAIL_CHARS,
-    JOB_ENDED_MESSAGES,
-    PROVIDER_LOST_MESSAGE,
     SKIPPED_NOTE,
     STDIN_CHUNK,
     Shell,

@@ -4,12 +4,10 @@ The design is in :mod:`.shell`'s docstring. Every name is importable from here.
 """
 
 from .ending import CLOSE_CODES, JOB_ENDED_MESSAGES, PROVIDER_LOST_MESSAGE
+from .interrupts import INTERRUPT_CHARS, INTERRUPT_FLUSH_SECONDS, INTERRUPT_TAIL_CHARS
 from .shell import (
     FLOW_WINDOW,
     FRAME_CHARS,
-    INTERRUPT_CHARS,
-    INTERRUPT_FLUSH_SECONDS,
-    INTERRUPT_TAIL_CHARS,
     SKIPPED_NOTE,
     STDIN_CHUNK,
     Shell,

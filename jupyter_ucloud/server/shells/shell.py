@@ -33,24 +33,7 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> clients::
   catches up from the replay buffer; if it fell out of the buffer it gets a visible
   "output skipped" note and continues from the oldest output still held. Once it has caught up it
   paces again. Memory stays bounded: its pending frame plus the replay buffer.
-* Ctrl-C: input never waits for output (it has its own path and lock), so ``\\x03`` reaches the
-  PTY at once. The tty driver then discards the output still queued in the PTY; what was
-  already on its way to the browser (the provider's socket buffers, often megabytes of ``yes``)
-  is just as stale, so it is skipped too - and nothing else. After an interrupt character
-  (``^C``, ``^\\``, ``^Z``) the provider leg is read without pacing and clients send nothing (with a
-  provider that does not ack: only the last ``INTERRUPT_TAIL_CHARS`` of output) until the
-  *boundary* is known, the output position from which everything is delivered in full:
-
-  - where the provider acknowledged that input (UCloud providers ``ack`` every ``input``; the
-    embedded one after writing it to the PTY, so output before the ack was produced before the
-    interrupt and output after it came after). Input typed next is acked later still, so
-    nothing it produces is ever skipped;
-  - with a provider that has not acked anything, where the output was when the client sent its
-    next input;
-  - in any case, where the output was ``INTERRUPT_FLUSH_SECONDS`` after the interrupt.
-
-  Clients then continue from ``INTERRUPT_TAIL_CHARS`` before the boundary (the last screenful
-  of the stale output, then the prompt). The flood stops on screen as soon as the PTY stops it.
+* Ctrl-C: the stale output already on its way is skipped (:mod:`.interrupts`).
 * Input: a keystroke (at most ``STDIN_CHUNK`` characters, no interrupt character, nothing else
   being sent) goes to the provider at once, without a task (``write_nowait``). Large pastes are
   sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes back instead of
@@ -83,6 +66,7 @@ import orjson
 
 from ..replay import ReplayBuffer, strip_terminal_queries
 from .ending import CLOSE_CODES, Ending
+from .interrupts import INTERRUPT_CHARS, INTERRUPT_TAIL_CHARS, InterruptSkip
 from .state import ClientSink, ProviderLeg, ShellClient
 
 if TYPE_CHECKING:
@@ -95,9 +79,6 @@ log = logging.getLogger(__package__)  # "jupyter_ucloud.server.shells", one for 
 FRAME_CHARS = 65536  # largest stdout frame to a client (tornado is slow with larger text frames)
 FLOW_WINDOW = 16384  # how far the provider may be read ahead of the slowest pacing client
 STDIN_CHUNK = 4096  # large pastes go to the provider in pieces of this size
-INTERRUPT_CHARS = ("\x03", "\x1c", "\x1a")
-INTERRUPT_FLUSH_SECONDS = 1.0
-INTERRUPT_TAIL_CHARS = 4096
 SKIPPED_NOTE = "\r\n\x1b[2m[output skipped: this terminal fell behind]\x1b[0m\r\n"
 
 
@@ -114,7 +95,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Shell(Ending):
+class Shell(InterruptSkip, Ending):
     """A named shell into one rank of a job; see the module docstring for the data flow."""
 
     def __init__(
@@ -428,42 +409,6 @@ class Shell(Ending):
                 if interrupt and start == last:
                     self._leg.watch_next_input()  # the boundary is where this one is acked
                 await self._leg.send(text[start : start + STDIN_CHUNK])
-
-    # --- interrupts (see the module docstring) ---------------------------------------------------
-
-    def _start_skip(self) -> None:
-        self._skipping = True
-        if self._skip_timer is not None:
-            self._skip_timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._skip_timer = loop.call_later(INTERRUPT_FLUSH_SECONDS, self._skip_timed_out)
-        self._room.set()
-        for client in self.clients:
-            client.wake.set()
-
-    def _skip_timed_out(self) -> None:
-        self._skip_timer = None
-        self._end_skip(self.buffer.end)
-
-    def _check_interrupt_acked(self) -> None:
-        acked_at = self._leg.ack_position()
-        if acked_at is not None:
-            # The leg's output count and the buffer's end advance together (every frame is
-            # appended), so the ack's place in the buffer is this far back from the end.
-            self._end_skip(self.buffer.end - (self._leg.output_chars - acked_at))
-
-    def _end_skip(self, boundary: int) -> None:
-        if not self._skipping:
-            return
-        self._skipping = False
-        if self._skip_timer is not None:
-            self._skip_timer.cancel()
-            self._skip_timer = None
-        floor = max(0, boundary - INTERRUPT_TAIL_CHARS)
-        for client in self.clients:
-            client.skip_floor = max(client.skip_floor, floor)
-            client.wake.set()
-        self._room.set()
 
     async def resize(self, client: ShellClient, rows: int, cols: int) -> None:
         client.size = (rows, cols)

@@ -5,8 +5,8 @@ The design is in :mod:`.shell`'s docstring. Every name is importable from here.
 
 from .ending import CLOSE_CODES, JOB_ENDED_MESSAGES, PROVIDER_LOST_MESSAGE
 from .interrupts import INTERRUPT_CHARS, INTERRUPT_FLUSH_SECONDS, INTERRUPT_TAIL_CHARS
+from .pacing import FLOW_WINDOW
 from .shell import (
-    FLOW_WINDOW,
     FRAME_CHARS,
     SKIPPED_NOTE,
     STDIN_CHUNK,

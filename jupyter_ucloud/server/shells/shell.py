@@ -21,18 +21,7 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> clients::
   is woken to take it from the buffer. A frame its socket takes at once leaves the client
   caught up (``write_frame`` answers ``None``); only a frame left in tornado's buffer, the
   socket pushing back, makes the client *writing* until it is out.
-* Flow control: when a *pacing* client is more than ``FLOW_WINDOW`` characters behind the
-  newest output, ``_on_output`` returns ``_wait_for_room()`` and the provider leg reads no
-  further frame until it is done. Each sender awaits ``write_message`` before it takes the next
-  frame, so the provider is read at the pace of the slowest pacing client; the provider's
-  websocket, its TCP window and finally its PTY fill up and the producer (``yes``) blocks on its
-  own write. Nothing grows in between: each client has at most one frame (<= ``FRAME_CHARS``)
-  in flight, and the replay buffer is bounded in bytes.
-* A client whose write has not completed for ``slow_client_timeout`` seconds stops pacing (a
-  stalled or vanished browser must not freeze the shell for everyone). It keeps its position and
-  catches up from the replay buffer; if it fell out of the buffer it gets a visible
-  "output skipped" note and continues from the oldest output still held. Once it has caught up it
-  paces again. Memory stays bounded: its pending frame plus the replay buffer.
+* Flow control and slow clients: :mod:`.pacing`.
 * Ctrl-C: the stale output already on its way is skipped (:mod:`.interrupts`).
 * Input: a keystroke (at most ``STDIN_CHUNK`` characters, no interrupt character, nothing else
   being sent) goes to the provider at once, without a task (``write_nowait``). Large pastes are
@@ -67,6 +56,7 @@ import orjson
 from ..replay import ReplayBuffer, strip_terminal_queries
 from .ending import CLOSE_CODES, Ending
 from .interrupts import INTERRUPT_CHARS, INTERRUPT_TAIL_CHARS, InterruptSkip
+from .pacing import Pacing
 from .state import ClientSink, ProviderLeg, ShellClient
 
 if TYPE_CHECKING:
@@ -77,7 +67,6 @@ __all__ = ["FRAME_CHARS", "Shell", "ShellError", "ShellManager"]
 log = logging.getLogger(__package__)  # "jupyter_ucloud.server.shells", one for the package
 
 FRAME_CHARS = 65536  # largest stdout frame to a client (tornado is slow with larger text frames)
-FLOW_WINDOW = 16384  # how far the provider may be read ahead of the slowest pacing client
 STDIN_CHUNK = 4096  # large pastes go to the provider in pieces of this size
 SKIPPED_NOTE = "\r\n\x1b[2m[output skipped: this terminal fell behind]\x1b[0m\r\n"
 
@@ -95,7 +84,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Shell(InterruptSkip, Ending):
+class Shell(Pacing, InterruptSkip, Ending):
     """A named shell into one rank of a job; see the module docstring for the data flow."""
 
     def __init__(
@@ -248,34 +237,6 @@ class Shell(InterruptSkip, Ending):
                 self.detach(client)
             return
         self._room.set()
-
-    def _pacing_behind(self) -> list[ShellClient]:
-        """The pacing clients more than ``FLOW_WINDOW`` behind the newest output."""
-        end = self.buffer.end
-        return [c for c in self.clients if c.pacing and end - c.cursor > FLOW_WINDOW]
-
-    async def _wait_for_room(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if self._skipping or self._closing:
-                return
-            behind = self._pacing_behind()
-            if not behind:
-                return
-            now = loop.time()
-            wait = self.slow_client_timeout
-            for client in behind:
-                started = client.write_started
-                if started is None:
-                    continue  # it has data to send and will take it now
-                if now - started >= self.slow_client_timeout:
-                    client.pacing = False
-                    log.info("Shell %s: a slow client stopped pacing the output", self.name)
-                else:
-                    wait = min(wait, self.slow_client_timeout - (now - started))
-            self._room.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._room.wait(), timeout=max(wait, 0.01))
 
     # --- clients --------------------------------------------------------------------------------
 

@@ -33,8 +33,7 @@ Replays (a new client, or ``?since=N``) send the held output after ``N`` with te
 (terminado #247). Live output is never altered. Offsets count Unicode code points of the stream;
 ``["stdout", text, endOffset]`` tells a client where it is, so a reattach duplicates nothing.
 
-Resizes: the shell takes the smallest rows and columns any attached client asked for (as
-terminado does); a client leaving can make the shell larger again.
+Resizes: :mod:`.sizes`.
 
 How a shell ends, and what its clients are told then: :mod:`.ending`.
 """
@@ -57,6 +56,7 @@ from ..replay import ReplayBuffer, strip_terminal_queries
 from .ending import CLOSE_CODES, Ending
 from .interrupts import INTERRUPT_CHARS, INTERRUPT_TAIL_CHARS, InterruptSkip
 from .pacing import Pacing
+from .sizes import Resizing
 from .state import ClientSink, ProviderLeg, ShellClient
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Shell(Pacing, InterruptSkip, Ending):
+class Shell(Pacing, InterruptSkip, Resizing, Ending):
     """A named shell into one rank of a job; see the module docstring for the data flow."""
 
     def __init__(
@@ -370,20 +370,6 @@ class Shell(Pacing, InterruptSkip, Ending):
                 if interrupt and start == last:
                     self._leg.watch_next_input()  # the boundary is where this one is acked
                 await self._leg.send(text[start : start + STDIN_CHUNK])
-
-    async def resize(self, client: ShellClient, rows: int, cols: int) -> None:
-        client.size = (rows, cols)
-        await self._apply_size()
-
-    async def _apply_size(self) -> None:
-        sizes = [c.size for c in self.clients if c.size is not None]
-        if not sizes:
-            return
-        size = (min(s[0] for s in sizes), min(s[1] for s in sizes))
-        if size != self._size and self.state == "open":
-            self._size = size
-            with contextlib.suppress(Exception):
-                await self._leg.resize(size[1], size[0])
 
 
 def _stdout_frame(text: str, end: int) -> bytes:

@@ -3,12 +3,11 @@
 The design is in :mod:`.shell`'s docstring. Every name is importable from here.
 """
 
+from .clients import FRAME_CHARS, SKIPPED_NOTE
 from .ending import CLOSE_CODES, JOB_ENDED_MESSAGES, PROVIDER_LOST_MESSAGE
 from .interrupts import INTERRUPT_CHARS, INTERRUPT_FLUSH_SECONDS, INTERRUPT_TAIL_CHARS
 from .pacing import FLOW_WINDOW
 from .shell import (
-    FRAME_CHARS,
-    SKIPPED_NOTE,
     STDIN_CHUNK,
     Shell,
     ShellError,

@@ -28,10 +28,7 @@ Output goes provider -> :class:`~.replay.ReplayBuffer` -> clients::
   sent in ``STDIN_CHUNK`` pieces, each awaited, so the provider's socket pushes back instead of
   a write blocking anything (terminado #183).
 
-Replays (a new client, or ``?since=N``) send the held output after ``N`` with terminal *queries*
-(DSR, DA, OSC colour queries, DECRQSS, ...) removed, so xterm.js does not answer them again
-(terminado #247). Live output is never altered. Offsets count Unicode code points of the stream;
-``["stdout", text, endOffset]`` tells a client where it is, so a reattach duplicates nothing.
+Clients, their senders and replays: :mod:`.clients`.
 
 Resizes: :mod:`.sizes`.
 
@@ -42,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -50,14 +46,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from ..replay import ReplayBuffer, strip_terminal_queries
-from .ending import CLOSE_CODES, Ending
-from .interrupts import INTERRUPT_CHARS, INTERRUPT_TAIL_CHARS, InterruptSkip
+from ..replay import ReplayBuffer
+from .clients import FRAME_CHARS, ClientSet, stdout_frame
+from .ending import Ending
+from .interrupts import INTERRUPT_CHARS, InterruptSkip
 from .pacing import Pacing
 from .sizes import Resizing
-from .state import ClientSink, ProviderLeg, ShellClient
+from .state import ProviderLeg, ShellClient
 
 if TYPE_CHECKING:
     from ..upstream import Upstream
@@ -66,9 +61,7 @@ __all__ = ["FRAME_CHARS", "Shell", "ShellError", "ShellManager"]
 
 log = logging.getLogger(__package__)  # "jupyter_ucloud.server.shells", one for the package
 
-FRAME_CHARS = 65536  # largest stdout frame to a client (tornado is slow with larger text frames)
 STDIN_CHUNK = 4096  # large pastes go to the provider in pieces of this size
-SKIPPED_NOTE = "\r\n\x1b[2m[output skipped: this terminal fell behind]\x1b[0m\r\n"
 
 
 class ShellError(Exception):
@@ -84,7 +77,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Shell(Pacing, InterruptSkip, Resizing, Ending):
+class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending):
     """A named shell into one rank of a job; see the module docstring for the data flow."""
 
     def __init__(
@@ -207,125 +200,10 @@ class Shell(Pacing, InterruptSkip, Resizing, Ending):
                 and client.skip_floor <= start
             ):
                 if frame is None:
-                    frame = _stdout_frame(text, end)
+                    frame = stdout_frame(text, end)
                 self._write_direct(client, frame, end)
             else:
                 client.wake.set()
-
-    def _write_direct(self, client: ShellClient, frame: bytes, end: int) -> None:
-        assert client.write_now is not None
-        try:
-            future = client.write_now(frame)
-        except Exception as err:  # closed under us: on_close detaches it
-            log.debug("Shell %s: client gone (%s)", self.name, type(err).__name__)
-            client.wake.set()
-            return
-        client.cursor = end
-        if future is None:  # on the socket already: the client is caught up
-            return
-        client.writing = future
-        client.write_started = asyncio.get_running_loop().time()
-        future.add_done_callback(lambda done: self._direct_write_done(client, done))
-
-    def _direct_write_done(self, client: ShellClient, future: asyncio.Future[Any]) -> None:
-        if client.writing is future:
-            client.writing = None
-            client.write_started = None
-        if future.cancelled() or future.exception() is not None:
-            if client in self.clients:
-                log.debug("Shell %s: client gone (write failed)", self.name)
-                self.detach(client)
-            return
-        self._room.set()
-
-    # --- clients --------------------------------------------------------------------------------
-
-    def attach(self, sink: ClientSink, since: int | None = None) -> tuple[ShellClient, int]:
-        """Attach a client; it is sent output from ``since`` (default: all that is held).
-
-        Returns the client and the offset its first stdout frame starts at. The caller sends
-        ``setup`` first and then calls :meth:`start_client`.
-        """
-        start = self.buffer.start if since is None else max(since, self.buffer.start)
-        client = ShellClient(sink=sink, cursor=start, live_from=self.buffer.end)
-        client.write_now = getattr(sink, "write_frame", None)
-        self.clients.append(client)
-        self.detached_since = None
-        return client, start
-
-    def start_client(self, client: ShellClient) -> None:
-        client.task = asyncio.ensure_future(self._run_client(client))
-
-    def detach(self, client: ShellClient) -> None:
-        if client in self.clients:
-            self.clients.remove(client)
-        if client.task is not None and not client.task.done():
-            client.task.cancel()
-        if not self.clients:
-            self.detached_since = time.monotonic()
-        self._room.set()
-        if client.size is not None and self.state == "open":
-            self._resize_task = asyncio.ensure_future(self._apply_size())
-
-    async def _run_client(self, client: ShellClient) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                writing = client.writing
-                if writing is not None:
-                    await writing  # a frame written to it directly (_deliver)
-                    if client.writing is writing:
-                        client.writing = None
-                end = self.buffer.end
-                if client.cursor < client.skip_floor:
-                    client.cursor = client.skip_floor
-                if self._skipping:
-                    if self._leg.acks_seen:
-                        # The ack will say where the stale output ends: send nothing till then.
-                        client.wake.clear()
-                        await client.wake.wait()
-                        continue
-                    if end - client.cursor > INTERRUPT_TAIL_CHARS:
-                        client.cursor = end - INTERRUPT_TAIL_CHARS
-                if client.cursor >= end:
-                    if self.state == "ended":
-                        await self._send_disconnect(client)
-                        return
-                    client.pacing = True
-                    self._room.set()
-                    client.wake.clear()
-                    client.idle = True
-                    try:
-                        await client.wake.wait()
-                    finally:
-                        client.idle = False
-                    continue
-                first, text = self.buffer.read(client.cursor, FRAME_CHARS)
-                prefix = SKIPPED_NOTE if first > client.cursor else ""
-                if first < client.live_from:  # replay: strip terminal queries
-                    text = text[: client.live_from - first]
-                    text = _cut_before_partial_escape(text)
-                    frame_end = first + len(text)
-                    text = strip_terminal_queries(text)
-                else:
-                    frame_end = first + len(text)
-                client.write_started = loop.time()
-                await client.sink.send_frame(_stdout_frame(prefix + text, frame_end))
-                client.write_started = None
-                client.cursor = frame_end
-                self._room.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # the client went away
-            log.debug("Shell %s: client gone (%s)", self.name, type(err).__name__)
-            self.detach(client)
-
-    async def _send_disconnect(self, client: ShellClient) -> None:
-        reason = self.reason or "closed"
-        with contextlib.suppress(Exception):
-            await client.sink.send_frame(json.dumps(["disconnect", reason, self.message or ""]))
-        client.sink.close_client(CLOSE_CODES.get(reason, 1000), reason)
-        self.detach(client)
 
     # --- clients -> provider ----------------------------------------------------------------------
 
@@ -372,12 +250,6 @@ class Shell(Pacing, InterruptSkip, Resizing, Ending):
                 await self._leg.send(text[start : start + STDIN_CHUNK])
 
 
-def _stdout_frame(text: str, end: int) -> bytes:
-    """``["stdout", text, end]`` as UTF-8 JSON (orjson: a 64 KiB frame in microseconds, where
-    ``json.dumps`` takes a tenth of a millisecond). ``text`` has no lone surrogates."""
-    return orjson.dumps(["stdout", text, end])
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -388,14 +260,6 @@ def _encodable(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _cut_before_partial_escape(text: str) -> str:
-    """Cut a replay frame before an escape sequence that may continue in the next frame."""
-    tail = text.rfind("\x1b", max(0, len(text) - 64))
-    if tail > 0:
-        return text[:tail]
     return text
 
 

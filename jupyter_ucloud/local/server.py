@@ -22,7 +22,7 @@ from .catalog import Catalog
 from .config import LocalConfig
 from .jobs import JobService
 from .sessions import ShellSessions
-from .shell_socket import ProviderShellSocket
+from .shell_socket import ProviderShellSocket, ShellSocketServer
 from .store import Store
 
 __all__ = ["LocalServer", "default_data_dir"]
@@ -86,9 +86,10 @@ class LocalServer:
         await self.backend.recover(self.store.active_jobs())
 
         provider = re.escape(self.config.provider_id)
+        socket_args: dict[str, ShellSocketServer] = {"server": self}
         routes: list[Any] = [
             *api_routes(self),
-            (rf"/ucloud/{provider}/websocket/?", ProviderShellSocket, {"server": self}),
+            (rf"/ucloud/{provider}/websocket/?", ProviderShellSocket, socket_args),
         ]
         app = Application(
             routes,

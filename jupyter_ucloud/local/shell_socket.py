@@ -55,7 +55,7 @@ from ..protocol import (
     ShellResize,
     ShellResponseEnvelope,
 )
-from ..ws_flush import all_on_socket
+from ..tornado_ws import all_on_socket
 from .backends.base import BackendError
 from .pty import PtyProcess
 

@@ -25,7 +25,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ...ws_flush import all_on_socket
+from ...tornado_ws import all_on_socket
 from ..shells import Shell, ShellClient, ShellManager
 from .base import AUTH_RESOURCE
 

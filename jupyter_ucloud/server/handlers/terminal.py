@@ -5,7 +5,7 @@ server -> client: ``["setup", {name, jobId, rank, offset}]`` first, then
 (4001 job ended, 4002 provider lost, 1000 closed or exited). ``["error", message]`` answers a
 frame that could not be understood (the stock JupyterLab terminal ignores it).
 client -> server: ``["stdin", text]``, ``["set_size", rows, cols, height, width]``.
-``?since=<offset>`` replays only what came after ``offset``. Flow control is in ``..shells``.
+``?since=<offset>`` replays only what came after ``offset``. Flow control: ``..shells.pacing``.
 """
 
 from __future__ import annotations

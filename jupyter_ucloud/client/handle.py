@@ -7,25 +7,57 @@ import html
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..protocol import Job, JobSpecification, JobState, NameAndVersion, SimpleDuration
 from .errors import UCloudError, UCloudJobStateError, UCloudTimeoutError
 from .shell import Shell
 from .shell_protocol import CommandResult
+from .tables import ProductTable
 
-if TYPE_CHECKING:
-    from .sync import UCloud
-
-__all__ = ["JobHandle", "start_job"]
+__all__ = ["JobClient", "JobHandle", "start_job"]
 
 Progress = bool | Callable[[Job], None]
+
+
+class _JobCalls(Protocol):
+    def retrieve(self, id: str, **flags: Any) -> Job: ...
+
+    def create(self, spec: JobSpecification | dict[str, Any]) -> str: ...
+
+    def terminate(self, id: str | list[str]) -> None: ...
+
+    def extend(
+        self,
+        id: str,
+        requested_time: SimpleDuration | None = None,
+        *,
+        hours: int = 0,
+        minutes: int = 0,
+        seconds: int = 0,
+    ) -> None: ...
+
+
+class _ShellCalls(Protocol):
+    def open_job(self, job_id: str, rank: int = 0, cols: int = 80, rows: int = 24) -> Shell: ...
+
+
+class JobClient(Protocol):
+    """What a :class:`JobHandle` needs of its client (``sync.UCloud`` fits)."""
+
+    @property
+    def jobs(self) -> _JobCalls: ...
+
+    @property
+    def shells(self) -> _ShellCalls: ...
+
+    def products(self) -> ProductTable: ...
 
 
 class JobHandle:
     """A job by id. ``refresh()`` re-reads it; ``state`` is as of the last read."""
 
-    def __init__(self, client: UCloud, job: str | Job) -> None:
+    def __init__(self, client: JobClient, job: str | Job) -> None:
         self._client = client
         self._job: Job | None = job if isinstance(job, Job) else None
         self.id = job.id if isinstance(job, Job) else str(job)
@@ -181,7 +213,7 @@ class JobHandle:
 
 
 def start_job(
-    client: UCloud,
+    client: JobClient,
     application: str,
     version: str | None,
     *,

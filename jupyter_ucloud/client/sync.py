@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -29,8 +29,10 @@ from ..protocol import (
 from . import prepare
 from .base import ClientBase
 from .errors import UCloudError
+from .handle import JobHandle, start_job
 from .shell import Shell
 from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
+from .tables import JobTable, ProductTable
 from .transport import (
     HttpRequest,
     HttpResponse,
@@ -38,10 +40,6 @@ from .transport import (
     connection_error,
     timeout_error,
 )
-
-if TYPE_CHECKING:
-    from .handle import JobHandle
-    from .tables import JobTable, ProductTable
 
 __all__ = ["Jobs", "Shells", "UCloud"]
 
@@ -103,14 +101,10 @@ class UCloud(ClientBase):
 
     def products(self) -> ProductTable:
         """Products and what each supports, as a table (rich HTML in notebooks)."""
-        from .tables import ProductTable
-
         return ProductTable.of(self.jobs.retrieve_products())
 
     def job(self, job_id: str | Job) -> JobHandle:
         """A handle on one job: ``state``, ``wait_until``, ``run``, ``shell``, ``terminate``."""
-        from .handle import JobHandle
-
         return JobHandle(self, job_id)
 
     def start(
@@ -130,8 +124,6 @@ class UCloud(ClientBase):
     ) -> JobHandle:
         """Create a job (``jobs.create``) and return its handle (after it is RUNNING if
         ``wait``). ``product`` is a product name; ``None`` takes the first with a terminal."""
-        from .handle import start_job
-
         return start_job(
             self,
             application,
@@ -263,8 +255,6 @@ class Jobs:
 
     def list(self, state: JobState | str | None = None, **flags: Any) -> JobTable:
         """Every job (of ``state``, if given) as a table (rich HTML in notebooks)."""
-        from .tables import JobTable
-
         return JobTable(list(self.browse_all(filter_state=state, **flags)))
 
 

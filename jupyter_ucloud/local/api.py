@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 from tornado.http1connection import HTTP1Connection
@@ -32,9 +32,12 @@ from .errors import ApiError
 from .store import parse_id
 
 if TYPE_CHECKING:
-    from .server import LocalServer
+    from .auth import TokenAuthority
+    from .catalog import Catalog
+    from .config import LocalConfig
+    from .jobs import JobService
 
-__all__ = ["api_routes"]
+__all__ = ["ApiServer", "api_routes"]
 
 log = logging.getLogger("jupyter_ucloud.local")
 
@@ -43,10 +46,19 @@ MAX_BULK_ITEMS = 1000
 STREAMING_BODY_CAP = 2**62
 
 
-class _Handler(RequestHandler):
-    server: LocalServer
+class ApiServer(Protocol):
+    """What the API handlers need of the running server (``server.LocalServer`` fits)."""
 
-    def initialize(self, server: LocalServer) -> None:
+    config: LocalConfig
+    authority: TokenAuthority
+    jobs: JobService
+    catalog: Catalog
+
+
+class _Handler(RequestHandler):
+    server: ApiServer
+
+    def initialize(self, server: ApiServer) -> None:
         self.server = server
 
     def send_json(self, status: int, body: Any) -> None:
@@ -97,7 +109,7 @@ class CallHandler(_Handler):
     its ``Content-Length`` or the bytes received so far say so, without reading the rest
     (tornado then closes the connection)."""
 
-    def initialize(self, server: LocalServer, calls: dict[str, Call]) -> None:  # type: ignore[override]
+    def initialize(self, server: ApiServer, calls: dict[str, Call]) -> None:  # type: ignore[override]
         super().initialize(server)
         self.calls = calls
         self._body = bytearray()
@@ -313,7 +325,7 @@ _IMPLEMENTATIONS: dict[str, Implementation] = {
 }
 
 
-def api_routes(server: LocalServer) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+def api_routes(server: ApiServer) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
     """One route per path of ``CALLS`` (plus the app browser), each with its calls by method."""
     by_path: dict[str, dict[str, Call]] = {}
     for call in [*CALLS.values(), APPS_BROWSE]:

@@ -25,7 +25,7 @@ from .config import LocalConfig
 from .instance import DataDirLock, ServerInfo, read_info, remove_info, write_info
 from .jobs import JobService
 from .sessions import ShellSessions
-from .shell_socket import ProviderShellSocket
+from .shell_socket import ProviderShellSocket, ShellSocketServer
 from .store import Store
 
 __all__ = ["AlreadyRunning", "LocalServer", "default_data_dir"]
@@ -134,9 +134,10 @@ class LocalServer:
         await self.backend.recover(self.store.active_jobs())
 
         provider = re.escape(self.config.provider_id)
+        socket_args: dict[str, ShellSocketServer] = {"server": self}
         routes: list[Any] = [
             *api_routes(self),
-            (rf"/ucloud/{provider}/websocket/?", ProviderShellSocket, {"server": self}),
+            (rf"/ucloud/{provider}/websocket/?", ProviderShellSocket, socket_args),
         ]
         app = Application(
             routes,

@@ -38,8 +38,8 @@ import codecs
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -55,16 +55,19 @@ from ..protocol import (
     ShellResize,
     ShellResponseEnvelope,
 )
-from ..ws_flush import all_on_socket
+from ..tornado_ws import all_on_socket
 from .backends.base import BackendError
 from .pty import PtyProcess
 
 if TYPE_CHECKING:
-    from .server import LocalServer
-    from .sessions import ShellSession
+    from .auth import TokenAuthority
+    from .backends.base import Backend
+    from .config import LocalConfig
+    from .jobs import JobService
+    from .sessions import ShellSession, ShellSessions
     from .store import JobRecord
 
-__all__ = ["ProviderShellSocket"]
+__all__ = ["ProviderShellSocket", "ShellSocketServer"]
 
 log = logging.getLogger("jupyter_ucloud.local")
 
@@ -132,10 +135,25 @@ def _plain_input(frame: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-class ProviderShellSocket(WebSocketHandler):
-    server: LocalServer
+class ShellSocketServer(Protocol):
+    """What the provider shell socket needs of the running server (``server.LocalServer``
+    fits)."""
 
-    def initialize(self, server: LocalServer) -> None:
+    config: LocalConfig
+    authority: TokenAuthority
+    sessions: ShellSessions
+    jobs: JobService
+    backend: Backend
+    shell_sockets: set[ProviderShellSocket]  # the open sockets, closed by the server's stop()
+
+    def track(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` in the background; the server's ``stop()`` waits for it."""
+
+
+class ProviderShellSocket(WebSocketHandler):
+    server: ShellSocketServer
+
+    def initialize(self, server: ShellSocketServer) -> None:
         self.server = server
         self._shell: PtyProcess | None = None
         self._session: ShellSession | None = None

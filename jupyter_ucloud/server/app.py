@@ -11,6 +11,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, List, Unicode, default
 
 from .. import logredact
+from .embedded import EmbeddedServer
 from .handlers import handlers
 from .shells import ShellManager
 from .upstream import Upstream
@@ -130,7 +131,7 @@ class UCloud(ExtensionApp):
             os.environ.pop(name, None)
 
     def initialize_settings(self) -> None:
-        self.upstream = Upstream.from_app(self)
+        self.upstream = self._make_upstream()
         self.shell_manager = ShellManager(
             self.upstream,
             replay_bytes=self.replay_bytes,
@@ -147,6 +148,35 @@ class UCloud(ExtensionApp):
         if not self.upstream.remote:
             # Hints for kernels (e.g. the notebook client): where the proxy is; nothing secret.
             os.environ.setdefault("JUPYTER_UCLOUD_MODE", "embedded")
+
+    def _make_upstream(self) -> Upstream:
+        """The UCloud to talk to, from this configuration (the embedded server if no host)."""
+        refresh_token, api_token = self.refresh_token, self.api_token
+        if self.host and not (refresh_token or api_token) and self.credentials_file:
+            token = Path(self.credentials_file).expanduser().read_text().strip()
+            if token.startswith("uc") and "-" in token:
+                api_token = token
+            else:
+                refresh_token = token
+        embedded = None
+        if not self.host:
+            embedded = EmbeddedServer(
+                Path(self.embedded_data_dir),
+                config_file=self.embedded_config_file,
+                start_timeout=self.embedded_start_timeout,
+                idle_timeout=self.embedded_idle_timeout,
+                log=self.log,
+            )
+        return Upstream(
+            host=self.host,
+            refresh_token=refresh_token,
+            api_token=api_token,
+            project=self.project,
+            allowed_provider_hosts=self.allowed_provider_hosts,
+            applications=self.applications,
+            embedded=embedded,
+            timeout=self.request_timeout,
+        )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())

@@ -10,7 +10,6 @@ import asyncio
 import functools
 import ipaddress
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -26,7 +25,6 @@ from .shells import JOB_ENDED_MESSAGES, ShellError
 
 if TYPE_CHECKING:
     from ..client.async_shell import AsyncShell
-    from .app import UCloud
 
 __all__ = ["Upstream", "host_allowed"]
 
@@ -113,35 +111,6 @@ class Upstream:
         self._client: AsyncUCloud | None = None
         self._client_host = ""
         self._background: asyncio.Task[Any] | None = None
-
-    @classmethod
-    def from_app(cls, app: UCloud) -> Upstream:
-        refresh_token, api_token = app.refresh_token, app.api_token
-        if app.host and not (refresh_token or api_token) and app.credentials_file:
-            token = Path(app.credentials_file).expanduser().read_text().strip()
-            if token.startswith("uc") and "-" in token:
-                api_token = token
-            else:
-                refresh_token = token
-        embedded = None
-        if not app.host:
-            embedded = EmbeddedServer(
-                Path(app.embedded_data_dir),
-                config_file=app.embedded_config_file,
-                start_timeout=app.embedded_start_timeout,
-                idle_timeout=app.embedded_idle_timeout,
-                log=app.log,
-            )
-        return cls(
-            host=app.host,
-            refresh_token=refresh_token,
-            api_token=api_token,
-            project=app.project,
-            allowed_provider_hosts=app.allowed_provider_hosts,
-            applications=app.applications,
-            embedded=embedded,
-            timeout=app.request_timeout,
-        )
 
     @property
     def remote(self) -> bool:

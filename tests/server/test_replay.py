@@ -84,14 +84,15 @@ def test_stdout_frames_are_the_json_a_terminal_expects() -> None:
     may send: escapes, non-ASCII, and (after ``_encodable``) JSON's escaped lone surrogates."""
     import json
 
-    from jupyter_ucloud.server.shells import _encodable, _stdout_frame
+    from jupyter_ucloud.server.shells.clients import stdout_frame
+    from jupyter_ucloud.server.shells.shell import _encodable
 
     for text in ("plain", 'a"\\b\x00\x1b[31m\r\n', "æøå ✓ 😀 \u2028", "x" * 70000):
-        frame = _stdout_frame(text, 42)
+        frame = stdout_frame(text, 42)
         assert isinstance(frame, bytes)
         assert json.loads(frame) == ["stdout", text, 42]
     lone = _encodable(json.loads('"a\\ud800b"'))
-    assert json.loads(_stdout_frame(lone, 3)) == ["stdout", "a\ufffdb", 3]
+    assert json.loads(stdout_frame(lone, 3)) == ["stdout", "a\ufffdb", 3]
 
 
 def test_output_a_reader_still_needs_is_kept_past_the_limit() -> None:

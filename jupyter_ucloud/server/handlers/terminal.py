@@ -5,7 +5,7 @@ server -> client: ``["setup", {name, jobId, rank, offset}]`` first, then
 (4001 job ended, 4002 provider lost, 1000 closed or exited). ``["error", message]`` answers a
 frame that could not be understood (the stock JupyterLab terminal ignores it).
 client -> server: ``["stdin", text]``, ``["set_size", rows, cols, height, width]``.
-``?since=<offset>`` replays only what came after ``offset``. Flow control is in ``..shells``.
+``?since=<offset>`` replays only what came after ``offset``. Flow control: ``..shells.pacing``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ...ws_flush import all_on_socket
+from ...tornado_ws import all_on_socket
 from ..shells import Shell, ShellClient, ShellManager
 from .base import AUTH_RESOURCE
 

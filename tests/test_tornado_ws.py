@@ -11,7 +11,7 @@ import tornado.httpserver
 import tornado.web
 import tornado.websocket
 
-from jupyter_ucloud.ws_flush import all_on_socket
+from jupyter_ucloud.tornado_ws import all_on_socket
 
 FRAME = b"x" * 65536
 

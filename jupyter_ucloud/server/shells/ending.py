@@ -1,0 +1,101 @@
+"""How a shell ends, and what its clients are told.
+
+When the provider leg closes on its own, the clients are told why with
+``["disconnect", reason, message]``, decided in this order:
+
+1. ``job-ended`` (close 4001) if the job is in a final state, with UCloud's web client wording
+   ("The job has completed." / "has failed." / "has expired."). The job state is asked first,
+   and for up to 2 s while it still says RUNNING: a provider closes the shells of an ending job
+   before UCloud's job state is final.
+2. ``shell-exited`` (close 1000, "The shell has exited.") if the provider closed normally (close
+   code 1000) and the job still runs: the user typed ``exit``. The embedded provider closes
+   with 1000 when the shell process ends.
+3. ``provider-lost`` (close 4002) otherwise: an abnormal close (1006, no close frame), a ping
+   that went unanswered (``c.UCloud.ping_interval``; the provider leg is pinged too), or an
+   error, while the job runs or UCloud cannot be asked.
+
+The ambiguity: a real UCloud integration module (Go, gorilla/websocket) may end a shell whose
+process exited by dropping the connection without a close frame, which is indistinguishable from
+a lost provider; such a shell reports ``provider-lost``, whose message invites the user to open a
+new shell - the right action in both cases. A job that ended is never misreported, because the
+job state is checked before the close code.
+
+An explicit close (:meth:`Shell.close <.shell.Shell.close>`) ends a shell as ``closed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from .state import ShellState
+
+__all__ = ["CLOSE_CODES", "JOB_ENDED_MESSAGES", "PROVIDER_LOST_MESSAGE", "Ending"]
+
+log = logging.getLogger(__package__)
+
+CLOSE_CODES = {"job-ended": 4001, "provider-lost": 4002, "closed": 1000, "shell-exited": 1000}
+JOB_ENDED_MESSAGES = {
+    "SUCCESS": "The job has completed.",
+    "FAILURE": "The job has failed.",
+    "EXPIRED": "The job has expired.",
+}
+PROVIDER_LOST_MESSAGE = (
+    "The connection to the job was lost. The job is still running: open a new shell to reconnect."
+)
+
+
+class Ending(ShellState):
+    """The part of a Shell that ends it and decides why (see the module docstring)."""
+
+    last_job_state: str | None
+    _job_state: Callable[[], Awaitable[str | None]]
+    _ending: asyncio.Task[None] | None  # deciding why the provider leg closed
+
+    def _end(self, reason: str, message: str) -> None:
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        self.reason = reason
+        self.message = message
+        self.ended_at = time.monotonic()
+        log.info("Shell %s ended: %s", self.name, reason)
+        for client in self.clients:
+            client.wake.set()
+
+    def _on_provider_closed(self) -> None:
+        if self._closing:
+            return
+        clean = self._leg.close_code == 1000
+        log.debug("Shell %s: provider leg closed (code %s)", self.name, self._leg.close_code)
+        self._ending = asyncio.ensure_future(self._after_provider_closed(clean))
+
+    async def _after_provider_closed(self, clean: bool) -> None:
+        state = await self._settled_job_state()
+        if state in JOB_ENDED_MESSAGES:
+            self._end("job-ended", JOB_ENDED_MESSAGES[state])
+        elif clean:
+            self._end("shell-exited", "The shell has exited.")
+        else:
+            self._end("provider-lost", PROVIDER_LOST_MESSAGE)
+        with contextlib.suppress(Exception):
+            await self._leg.close()
+
+    async def _settled_job_state(self, patience: float = 2.0) -> str | None:
+        """The job's state; a job whose shell just went away may take a moment to be final."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        state: str | None = None
+        while True:
+            try:
+                state = await asyncio.wait_for(self._job_state(), timeout=patience)
+            except Exception:
+                state = None  # UCloud unreachable too: the provider is what we lost
+            if state is not None:
+                self.last_job_state = state
+            if state != "RUNNING" or loop.time() >= deadline:
+                return state
+            await asyncio.sleep(0.2)

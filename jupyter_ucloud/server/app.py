@@ -72,8 +72,13 @@ class UCloud(ExtensionApp):
     max_shells_per_user = Integer(16, help="Open shells allowed per Jupyter user.").tag(config=True)
     slow_client_timeout = Float(
         5.0,
-        help="A terminal client that has not taken a frame for this many seconds stops pacing "
-        "the shell; it catches up from the replay buffer instead.",
+        help="A terminal client, alone on its shell, that has not taken a frame for this many "
+        "seconds stops pacing the shell; it catches up from the replay buffer instead.",
+    ).tag(config=True)
+    stalled_client_timeout = Float(
+        1.0,
+        help="A terminal client that holds the other clients of its shell back for this many "
+        "seconds stops pacing the shell; it catches up from the replay buffer instead.",
     ).tag(config=True)
     request_timeout = Float(30.0, help="Seconds to wait for UCloud or the provider.").tag(
         config=True
@@ -139,6 +144,7 @@ class UCloud(ExtensionApp):
             idle_timeout=self.shell_idle_timeout,
             max_shells_per_user=self.max_shells_per_user,
             slow_client_timeout=self.slow_client_timeout,
+            stalled_client_timeout=self.stalled_client_timeout,
             connect_timeout=self.request_timeout,
             log=self.log,
         )

@@ -55,6 +55,7 @@ class ShellManager:
         idle_timeout: float = 3600.0,
         max_shells_per_user: int = 16,
         slow_client_timeout: float = 5.0,
+        stalled_client_timeout: float = 1.0,
         connect_timeout: float = 30.0,
         ended_retention: float = 600.0,
         log: logging.Logger | None = None,
@@ -65,6 +66,7 @@ class ShellManager:
         self.idle_timeout = idle_timeout
         self.max_shells_per_user = max_shells_per_user
         self.slow_client_timeout = slow_client_timeout
+        self.stalled_client_timeout = stalled_client_timeout
         self.connect_timeout = connect_timeout
         self.ended_retention = ended_retention
         self.log = log or logging.getLogger(__package__)
@@ -128,6 +130,7 @@ class ShellManager:
             job_state=lambda: self.upstream.job_state(job_id),
             replay_bytes=self.replay_bytes,
             slow_client_timeout=self.slow_client_timeout,
+            stalled_client_timeout=self.stalled_client_timeout,
             size=(rows, cols),
             replaces=replaces,
         )

@@ -8,11 +8,19 @@ finally its PTY fill up and the producer (``yes``) blocks on its own write. Noth
 between: each client has at most one frame (<= ``FRAME_CHARS``) in flight, and the replay
 buffer is bounded in bytes.
 
-A client whose write has not completed for ``slow_client_timeout`` seconds stops pacing (a
-stalled or vanished browser must not freeze the shell for everyone). It keeps its position and
-catches up from the replay buffer; if it fell out of the buffer it gets a visible "output
-skipped" note and continues from the oldest output still held. Once it has caught up it paces
-again. Memory stays bounded: its pending frame plus the replay buffer.
+A stalled or vanished browser must not freeze the shell for everyone, so a client stops pacing
+when it holds the output back too long:
+
+* a client whose write has not completed for ``stalled_client_timeout`` seconds (1 s) while
+  another client of the shell still takes frames: one stalled tab never holds the others back
+  for longer than that;
+* a client whose write has not completed for ``slow_client_timeout`` seconds (5 s) when no other
+  client takes frames either: a slow link alone still paces the program, as a terminal does.
+
+A client that stopped pacing keeps its position and catches up from the replay buffer; if it fell
+out of the buffer it gets a visible "output skipped" note and continues from the oldest output
+still held. Once it has caught up it paces again. Memory stays bounded: its pending frame plus
+the replay buffer.
 
 ``_room`` is set whenever a client may have moved on (a frame written, a client gone, a skip
 started or ended); ``_wait_for_room`` then looks again.
@@ -38,6 +46,7 @@ class Pacing(ShellState):
     docstring)."""
 
     slow_client_timeout: float
+    stalled_client_timeout: float
 
     def _pacing_behind(self) -> list[ShellClient]:
         """The pacing clients more than ``FLOW_WINDOW`` behind the newest output."""
@@ -53,16 +62,31 @@ class Pacing(ShellState):
             if not behind:
                 return
             now = loop.time()
+            limit = self.stalled_client_timeout
+            stuck = {c: now - c.write_started for c in self.clients if c.write_started is not None}
             wait = self.slow_client_timeout
+            stopped = False
             for client in behind:
-                started = client.write_started
-                if started is None:
+                if client not in stuck:
                     continue  # it has data to send and will take it now
-                if now - started >= self.slow_client_timeout:
-                    client.pacing = False
-                    log.info("Shell %s: a slow client stopped pacing the output", self.name)
+                waited = stuck[client]
+                others_move = any(
+                    other is not client and other.pacing and stuck.get(other, 0.0) < limit
+                    for other in self.clients
+                )
+                if others_move and waited >= limit:
+                    stopped = self._stop_pacing(client, f"held the others back for {waited:.1f} s")
+                elif waited >= self.slow_client_timeout:
+                    stopped = self._stop_pacing(client, f"took no frame for {waited:.1f} s")
                 else:
-                    wait = min(wait, self.slow_client_timeout - (now - started))
+                    wait = min(wait, (limit if others_move else self.slow_client_timeout) - waited)
+            if stopped:
+                continue  # look again at once: the others may read on now
             self._room.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._room.wait(), timeout=max(wait, 0.01))
+
+    def _stop_pacing(self, client: ShellClient, why: str) -> bool:
+        client.pacing = False
+        log.info("Shell %s: a slow client stopped pacing the output (it %s)", self.name, why)
+        return True

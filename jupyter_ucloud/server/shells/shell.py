@@ -53,6 +53,7 @@ class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending):
         job_state: Callable[[], Awaitable[str | None]],
         replay_bytes: int,
         slow_client_timeout: float,
+        stalled_client_timeout: float = 1.0,
         size: tuple[int, int],
         replaces: str | None = None,
     ) -> None:
@@ -65,6 +66,7 @@ class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending):
         self._job_state = job_state
         self.buffer = ReplayBuffer(replay_bytes)
         self.slow_client_timeout = slow_client_timeout
+        self.stalled_client_timeout = stalled_client_timeout
         self.clients: list[ShellClient] = []
         self.state = "open"
         self.reason: str | None = None

@@ -21,6 +21,7 @@ from .errors import (
     UCloudTimeoutError,
     redact,
 )
+from .liveness import Liveness
 from .shell import MAX_FRAME, describe_ws_url
 from .shell_protocol import (
     Acked,
@@ -64,8 +65,8 @@ class AsyncShell(ShellState):
         self._on_close = on_close
         # A read that timed out stays pending and is picked up by the next read: no frame is lost.
         self._reading: asyncio.Future[str | bytes | None] | None = None
-        self._pong = asyncio.Event()
-        self._pinger: asyncio.Task[None] | None = None
+        #: Whether the other end answers (``None``: not watched; see ``liveness``).
+        self.liveness: Liveness | None = None
         self._ping_lost = False
         #: Whether the other end has acknowledged any input (UCloud providers do).
         self.acks_seen = False
@@ -90,41 +91,54 @@ class AsyncShell(ShellState):
         return self._watched_at
 
     def _events(self, frame: str | bytes) -> list[Event]:
+        liveness = self.liveness
+        if liveness is not None:
+            liveness.last_heard = time.monotonic()
+            if not liveness.responsive:
+                liveness.heard()
         events = self._codec.events(frame)
         if events and type(events[0]) is Acked:
             self.acks_seen = True
+            stream = events[0].stream
+            if liveness is not None:
+                liveness.acked(stream)
             watched = self._watched
-            if watched is not None and self._watched_at is None and events[0].stream >= watched:
+            if watched is not None and self._watched_at is None and stream >= watched:
                 self._watched_at = self.output_chars
         return events
 
-    def _keep_alive(self, interval: float, timeout: float) -> None:
-        """Ping the peer every ``interval`` s; drop the connection if a pong takes longer than
-        ``timeout`` s. (Not tornado's own pings: on a timeout tornado sends a *normal* close,
-        code 1000, which the peer echoes, so a lost peer would look like one that closed.)"""
-        self._ws.on_pong = lambda data: self._pong.set()  # type: ignore[method-assign]
-        self._pinger = asyncio.ensure_future(self._run_pings(interval, timeout))
+    def _keep_alive(self, timeout: float) -> None:
+        """Watch the peer (``Liveness``): probe it with a ping when it is silent, tell when it
+        stops answering, and drop the connection when a ping goes unanswered for ``timeout``
+        s. (Not tornado's own pings: on a timeout tornado sends a *normal* close, code 1000,
+        which the peer echoes, so a lost peer would look like one that closed.)"""
+        liveness = Liveness(ping=self._ping, drop=self._drop_unanswered, drop_after=timeout)
+        self._ws.on_pong = lambda data: liveness.pong()  # type: ignore[method-assign]
+        self.liveness = liveness
+        liveness.start()
 
-    async def _run_pings(self, interval: float, timeout: float) -> None:
-        while not self.closed:
-            await asyncio.sleep(interval)
-            self._pong.clear()
-            try:
-                self._ws.ping()
-            except (WebSocketClosedError, StreamClosedError):
-                return
-            try:
-                await asyncio.wait_for(self._pong.wait(), timeout)
-            except (asyncio.TimeoutError, TimeoutError):
-                if self.closed:
-                    return
-                self._ping_lost = True
-                self._mark_closed("no answer to pings", f"no pong within {timeout:g} s")
-                # A peer that does not answer pings will not answer a close handshake either.
-                protocol = self._ws.protocol
-                if protocol is not None and protocol.stream is not None:
-                    protocol.stream.close()
-                return
+    def _ping(self) -> bool:
+        try:
+            self._ws.ping()
+        except (WebSocketClosedError, StreamClosedError):
+            return False
+        return not self.closed
+
+    def _drop_unanswered(self) -> None:
+        if self.closed or self.liveness is None:
+            return
+        self._ping_lost = True
+        timeout = self.liveness.drop_after
+        self._mark_closed("no answer to pings", f"no pong within {timeout:g} s")
+        # A peer that does not answer pings will not answer a close handshake either.
+        protocol = self._ws.protocol
+        if protocol is not None and protocol.stream is not None:
+            protocol.stream.close()
+
+    @property
+    def undelivered_chars(self) -> int:
+        """Characters of input the provider has not acknowledged (0 without acks)."""
+        return self.liveness.unacked_chars if self.liveness is not None else 0
 
     @classmethod
     async def connect(
@@ -145,10 +159,12 @@ class AsyncShell(ShellState):
     ) -> AsyncShell:
         """Connect and initialize.
 
-        ``ping_interval`` (seconds; ``None``/0: no pings) sends a websocket ping that often; a
-        peer that has not answered one within ``ping_timeout`` (default: the interval) is taken
-        as gone: the connection is dropped at once and reads end with ``ShellClosedError``
-        (``close_reason`` "no answer to pings", ``close_code`` ``None``).
+        ``ping_interval`` (seconds; ``None``/0: not watched) turns on ``liveness``: a ping when
+        the peer has been silent for 2 s, ``liveness.responsive`` false once a ping or an input
+        has gone unanswered for 4 s, and a peer that has not answered a ping within
+        ``ping_timeout`` (default: ``ping_interval``) taken as gone: the connection is dropped
+        at once and reads end with ``ShellClosedError`` (``close_reason`` "no answer to pings",
+        ``close_code`` ``None``).
         """
         where = describe_ws_url(url)
         request = HTTPRequest(
@@ -181,7 +197,7 @@ class AsyncShell(ShellState):
             ws.protocol.set_nodelay(True)
         shell = cls(ws, codec, job_id=job_id, rank=rank, cols=cols, rows=rows, on_close=on_close)
         if ping_interval:
-            shell._keep_alive(ping_interval, ping_timeout or ping_interval)
+            shell._keep_alive(ping_timeout or ping_interval)
         try:
             await shell._handshake(timeout)
         except BaseException:
@@ -263,7 +279,16 @@ class AsyncShell(ShellState):
         return None if self._ping_lost else self._ws.close_code
 
     async def send(self, text: str) -> None:
+        self._sending_input(text)
         await self._send_frame(self._codec.input_frame(text))
+
+    def _sending_input(self, text: str) -> None:
+        """Remember input the provider should acknowledge (providers with acks only)."""
+        liveness = self.liveness
+        if liveness is not None:
+            stream = getattr(self._codec, "next_stream", None)
+            if stream is not None:
+                liveness.sent_input(stream, len(text))
 
     def send_nowait(self, text: str) -> asyncio.Future[None]:
         """Start sending ``text`` without waiting: the frame is on its way (in order with every
@@ -274,6 +299,7 @@ class AsyncShell(ShellState):
         :meth:`send`, which waits for the connection to take each frame."""
         if self.closed:
             raise self._closed_error("cannot send")
+        self._sending_input(text)
         try:
             return self._ws.write_message(self._codec.input_frame(text))
         except WebSocketClosedError:
@@ -335,16 +361,26 @@ class AsyncShell(ShellState):
     def _deliver(self, text: str) -> Awaitable[object] | None:
         assert self._on_output is not None
         try:
-            return self._on_output(text)
+            waiting = self._on_output(text)
         except Exception:  # a consumer's bug must not silently cut the connection
             log.exception("Output handler of %r failed", self)
             return None
+        liveness = self.liveness
+        if waiting is None or liveness is None:
+            return waiting
+        # Not reading while the consumer pushes back: the peer's silence means nothing then.
+        liveness.hold()
+        held = asyncio.ensure_future(waiting)
+        held.add_done_callback(lambda _: liveness.release())
+        return held
 
     def _watch_done(self, future: asyncio.Future[str | bytes | None]) -> None:
         if not future.cancelled():
             self._connection_ended()
 
     def _connection_ended(self) -> None:
+        if self.liveness is not None:
+            self.liveness.stop()
         code, reason = self._ws.close_code, self._ws.close_reason
         self._mark_closed(f"code {code}" if code is not None else "connection lost", reason or "")
         on_closed, self._on_closed = self._on_closed, None
@@ -417,8 +453,8 @@ class AsyncShell(ShellState):
 
     async def close(self) -> None:
         self._mark_closed("closed", "")
-        if self._pinger is not None and not self._pinger.done():
-            self._pinger.cancel()
+        if self.liveness is not None:
+            self.liveness.stop()
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
         self._on_closed = None

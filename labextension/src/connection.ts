@@ -5,7 +5,9 @@
  * Wire (terminado arrays): the server sends `["setup", {...}]`, then
  * `["stdout", text, endOffset]` and finally `["disconnect", reason, message]`; we send
  * `["stdin", text]` and `["set_size", rows, cols, height, width]`. Reconnecting passes
- * `?since=<endOffset>` so nothing already shown is written twice.
+ * `?since=<endOffset>` so nothing already shown is written twice. Between them the bridge may
+ * send `["status", {provider: "unresponsive" | "ok", message}]` when the job's provider stops
+ * or starts answering again (what is typed meanwhile is kept and sent when it answers).
  */
 import { Terminal as TerminalNS, ServerConnection } from '@jupyterlab/services';
 import { JSONPrimitive } from '@lumino/coreutils';
@@ -31,6 +33,12 @@ export interface IPhaseChange {
   phase: ShellPhase;
   /** A sentence for the user (why it ended, what was lost). */
   detail: string;
+}
+
+/** Whether the job's provider answers, as the bridge reports it. */
+export interface IProviderStatus {
+  responsive: boolean;
+  message: string;
 }
 
 /** Close codes of the bridge (docs/architecture.md section 4). */
@@ -106,6 +114,16 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
   /** Emitted on every phase change, for the tab's status indicator. */
   get phaseChanged(): ISignal<this, IPhaseChange> {
     return this._phaseChanged;
+  }
+
+  /** Whether the job's provider answers (the bridge's last `status` frame). */
+  get providerStatus(): IProviderStatus {
+    return this._providerStatus;
+  }
+
+  /** Emitted when the provider stops or starts answering again. */
+  get providerStatusChanged(): ISignal<this, IProviderStatus> {
+    return this._providerStatusChanged;
   }
 
   /** Emitted when `reconnect()` replaced a lost or gone shell with a new one. */
@@ -215,6 +233,10 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     const socket = new this.serverSettings.WebSocket(url);
     this._socket = socket;
     this._endReported = false;
+    if (!this._providerStatus.responsive) {
+      this._providerStatus = { responsive: true, message: '' };
+      this._providerStatusChanged.emit(this._providerStatus);
+    }
     socket.onmessage = (event: MessageEvent) => {
       if (this._socket === socket) {
         this._onFrame(event.data);
@@ -253,6 +275,9 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
         break;
       case 'disconnect':
         this._onDisconnect(String(frame[1] ?? ''), String(frame[2] ?? ''));
+        break;
+      case 'status':
+        this._onStatus(frame[1]);
         break;
       default:
         break;
@@ -307,6 +332,25 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
       this._endOffset = endOffset;
     }
     this._messageReceived.emit({ type: 'stdout', content: [text] });
+  }
+
+  private _onStatus(info: unknown): void {
+    if (!isRecord(info) || typeof info.provider !== 'string') {
+      return;
+    }
+    const responsive = info.provider === 'ok';
+    const message =
+      typeof info.message === 'string'
+        ? info.message
+        : responsive
+          ? "The job's provider answers again."
+          : "The job's provider is not responding.";
+    if (responsive === this._providerStatus.responsive) {
+      return;
+    }
+    this._providerStatus = { responsive, message };
+    this._providerStatusChanged.emit(this._providerStatus);
+    this._emitNote(message, responsive ? ESC_NOTE : ESC_ERROR);
   }
 
   private _onDisconnect(reason: string, message: string): void {
@@ -520,6 +564,8 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
   >(this);
   private _phaseChanged = new Signal<this, IPhaseChange>(this);
   private _shellReplaced = new Signal<this, IShellModel>(this);
+  private _providerStatus: IProviderStatus = { responsive: true, message: '' };
+  private _providerStatusChanged = new Signal<this, IProviderStatus>(this);
   private _disposed = new Signal<this, void>(this);
 }
 

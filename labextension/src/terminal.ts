@@ -15,7 +15,12 @@ import { Widget } from '@lumino/widgets';
 
 import { IShellModel, UCloudAPI } from './api';
 import { TRACKER_NAMESPACE } from './commands';
-import { IPhaseChange, ShellPhase, UCloudShellConnection } from './connection';
+import {
+  IPhaseChange,
+  IProviderStatus,
+  ShellPhase,
+  UCloudShellConnection
+} from './connection';
 
 export const TERMINAL_CLASS = 'jp-UCloudTerminal';
 const STATUS_CLASS = 'jp-UCloudTerminal-status';
@@ -38,15 +43,30 @@ class ConnectionIndicator extends Widget {
   constructor(connection: UCloudShellConnection) {
     super({ node: document.createElement('span') });
     this.addClass(STATUS_CLASS);
-    this._show({ phase: connection.phase, detail: connection.phaseDetail });
-    connection.phaseChanged.connect((_, change) => this._show(change), this);
+    this._connection = connection;
+    this._show();
+    connection.phaseChanged.connect(() => this._show(), this);
+    connection.providerStatusChanged.connect(() => this._show(), this);
   }
 
-  private _show(change: IPhaseChange): void {
+  private _show(): void {
+    const change: IPhaseChange = {
+      phase: this._connection.phase,
+      detail: this._connection.phaseDetail
+    };
+    const provider: IProviderStatus = this._connection.providerStatus;
+    if (change.phase === 'open' && !provider.responsive) {
+      this.node.dataset.phase = 'unresponsive';
+      this.node.textContent = 'Provider not responding';
+      this.node.title = provider.message;
+      return;
+    }
     this.node.dataset.phase = change.phase;
     this.node.textContent = PHASE_LABEL[change.phase];
     this.node.title = change.detail || PHASE_LABEL[change.phase];
   }
+
+  private _connection: UCloudShellConnection;
 }
 
 /** Opens job terminal tabs and keeps them in the `ucloud-terminal` tracker. */

@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
+from jupyter_ucloud.server.shells import PROVIDER_LOST_MESSAGE, PROVIDER_LOST_UNKNOWN
 from tests.conftest import local_cli
 
 from .conftest import Api
@@ -88,3 +89,31 @@ async def test_an_embedded_server_that_cannot_start_is_reported_and_not_respawne
     error = await api.error("GET", "api", "jobs", "browse")
     assert error[0] == 503
     assert "jobs.sqlite" in error[1]["message"]
+
+
+async def test_a_crashed_embedded_server_is_told_truthfully_and_the_job_goes_on(
+    api: Api, connect, jp_serverapp, embedded_dir: Path
+) -> None:
+    job_id = await api.start_job()
+    shell = await api.open_shell(job_id)
+    term = await connect(shell["name"])
+    await term.wait_ready()
+    upstream = jp_serverapp.web_app.settings["ucloud_upstream"]
+    crashed = upstream.embedded.info.pid
+    psutil.Process(crashed).kill()
+
+    await term.until_closed(timeout=30)
+    reason, message = term.frames[-1][1:3]
+    assert reason == "provider-lost"
+    # Worded after asking for the job's state: the extension starts a new embedded server,
+    # which re-adopts the job, so it still runs (or, if that took too long, it says so).
+    assert message in (PROVIDER_LOST_MESSAGE, PROVIDER_LOST_UNKNOWN), message
+    again = await api.open_shell(job_id)  # the reconnect it suggests works
+    term2 = await connect(again["name"])
+    await term2.run("echo adopted-$((3+4))")
+    await term2.wait_for_text("adopted-7")
+    assert upstream.embedded.info.pid != crashed
+    assert (await api.call("GET", "api", "jobs", "retrieve", id=job_id))["status"][
+        "state"
+    ] == "RUNNING"
+    term2.close()

@@ -42,7 +42,7 @@ async def test_provider_gone_says_provider_lost(api: Api, connect, fresh_local_s
     status, error = await api.error("POST", "shells", body={"jobId": job_id, "rank": 0})
     assert status == 503
     assert "unreachable" in error["message"]
-    # The killed server orphaned the job's rank; a restart reaps it (the job ends FAILURE).
+    # The job runs on under its supervisor; the restarted server re-adopts it.
     await asyncio.to_thread(fresh_local_server.start)
 
 

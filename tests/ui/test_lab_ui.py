@@ -8,7 +8,10 @@ terminate the job and see the tabs say it has completed.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import time
 from typing import Any
 
@@ -201,6 +204,24 @@ def test_second_rank_and_running_panel(lab: LabProcess, browser_page: Any) -> No
     items = running.locator(".jp-UCloud-runningShell")
     expect()(items).to_have_count(2, timeout=15_000)
     expect()(items.first).to_contain_text(f"Job {flow['job_id']}")
+
+
+def test_a_frozen_provider_is_shown_and_typing_survives(lab: LabProcess, browser_page: Any) -> None:
+    page = browser_page
+    scope = '.jp-UCloudTerminal[data-rank="1"]'
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="rank 1").click()
+    status = page.locator(f"{scope} .jp-UCloudTerminal-status")
+    expect()(status).to_have_text("Connected")
+    embedded = json.loads((lab.root / "ucloud-local" / "server.json").read_text())["pid"]
+    os.kill(embedded, signal.SIGSTOP)  # the job's provider stops answering
+    try:
+        run_in_terminal(page, scope, "echo thawed-$((5*5))")
+        expect()(status).to_have_text("Provider not responding", timeout=12_000)
+        expect()(status).to_have_attribute("title", re.compile("not responding"))
+    finally:
+        os.kill(embedded, signal.SIGCONT)
+    expect()(status).to_have_text("Connected", timeout=10_000)
+    expect()(row_matching(page, scope, re.compile(r"^\s*thawed-25\s*$")).first).to_be_attached()
 
 
 def test_terminate_says_the_job_has_completed(lab: LabProcess, browser_page: Any) -> None:

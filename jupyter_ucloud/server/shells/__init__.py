@@ -42,6 +42,7 @@ plain method calls on one object.
 - :mod:`.interrupts`: after Ctrl-C, the stale output already on its way is skipped.
 - :mod:`.sizes`: the terminal size the clients share.
 - :mod:`.ending`: why a shell ended, and what its clients are told.
+- :mod:`.health`: whether the provider answers, told to the clients as it changes.
 - :mod:`.state`: the legs' interfaces (:class:`ProviderLeg`, :class:`ClientSink`),
   :class:`ShellClient`, and the state the parts share.
 - :mod:`.manager`: :class:`ShellManager` (every shell of this Jupyter server: open, list, cull,
@@ -51,7 +52,8 @@ Every public name of these modules is importable from this package.
 """
 
 from .clients import FRAME_CHARS, SKIPPED_NOTE
-from .ending import CLOSE_CODES, JOB_ENDED_MESSAGES, PROVIDER_LOST_MESSAGE
+from .ending import CLOSE_CODES, JOB_ENDED_MESSAGES, PROVIDER_LOST_MESSAGE, PROVIDER_LOST_UNKNOWN
+from .health import PROVIDER_OK, PROVIDER_UNRESPONSIVE
 from .interrupts import INTERRUPT_CHARS, INTERRUPT_FLUSH_SECONDS, INTERRUPT_TAIL_CHARS
 from .manager import ShellError, ShellManager, ShellUpstream
 from .pacing import FLOW_WINDOW
@@ -67,6 +69,9 @@ __all__ = [
     "INTERRUPT_TAIL_CHARS",
     "JOB_ENDED_MESSAGES",
     "PROVIDER_LOST_MESSAGE",
+    "PROVIDER_LOST_UNKNOWN",
+    "PROVIDER_OK",
+    "PROVIDER_UNRESPONSIVE",
     "SKIPPED_NOTE",
     "STDIN_CHUNK",
     "ClientSink",

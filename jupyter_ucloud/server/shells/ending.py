@@ -12,7 +12,8 @@ When the provider leg closes on its own, the clients are told why with
    with 1000 when the shell process ends.
 3. ``provider-lost`` (close 4002) otherwise: an abnormal close (1006, no close frame), a ping
    that went unanswered (``c.UCloud.ping_interval``; the provider leg is pinged too), or an
-   error, while the job runs or UCloud cannot be asked.
+   error. The message says what was found: that the job still runs (a new shell will work), or
+   that its state could not be checked; and how much typed input never reached the shell.
 
 The ambiguity: a real UCloud integration module (Go, gorilla/websocket) may end a shell whose
 process exited by dropping the connection without a close frame, which is indistinguishable from
@@ -31,9 +32,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from .health import undelivered
 from .state import ShellState
 
-__all__ = ["CLOSE_CODES", "JOB_ENDED_MESSAGES", "PROVIDER_LOST_MESSAGE", "Ending"]
+__all__ = [
+    "CLOSE_CODES",
+    "JOB_ENDED_MESSAGES",
+    "PROVIDER_LOST_MESSAGE",
+    "PROVIDER_LOST_UNKNOWN",
+    "Ending",
+]
 
 log = logging.getLogger(__package__)
 
@@ -45,6 +53,10 @@ JOB_ENDED_MESSAGES = {
 }
 PROVIDER_LOST_MESSAGE = (
     "The connection to the job was lost. The job is still running: open a new shell to reconnect."
+)
+PROVIDER_LOST_UNKNOWN = (
+    "The connection to the job was lost, and the job's state could not be checked: open a new "
+    "shell to reconnect if it still runs."
 )
 
 
@@ -80,7 +92,9 @@ class Ending(ShellState):
         elif clean:
             self._end("shell-exited", "The shell has exited.")
         else:
-            self._end("provider-lost", PROVIDER_LOST_MESSAGE)
+            lost = PROVIDER_LOST_MESSAGE if state == "RUNNING" else PROVIDER_LOST_UNKNOWN
+            chars = getattr(self._leg, "undelivered_chars", 0)
+            self._end("provider-lost", lost + undelivered(chars))
         with contextlib.suppress(Exception):
             await self._leg.close()
 

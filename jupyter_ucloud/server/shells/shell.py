@@ -23,6 +23,7 @@ from typing import Any
 from ..replay import ReplayBuffer
 from .clients import FRAME_CHARS, ClientSet, stdout_frame
 from .ending import Ending
+from .health import ProviderHealth
 from .interrupts import INTERRUPT_CHARS, InterruptSkip
 from .pacing import Pacing
 from .sizes import Resizing
@@ -39,7 +40,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending):
+class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending, ProviderHealth):
     """A named shell into one rank of a job; see the package docstring for the data flow."""
 
     def __init__(
@@ -85,11 +86,17 @@ class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending):
         self._ending: asyncio.Task[None] | None = None  # deciding why the provider leg closed
         self._resize_task: asyncio.Task[None] | None = None
         self._closing = False
+        self.provider = "ok"  # whether the provider answers (``health``)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._leg.stream_output(self._on_output, self._on_provider_closed)
+        self._watch_provider()
+
+    def start_client(self, client: ShellClient) -> None:
+        super().start_client(client)
+        self._send_status_if_unresponsive(client)
 
     def model(self) -> dict[str, Any]:
         return {
@@ -105,6 +112,7 @@ class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending):
             "jobState": self.last_job_state,
             "offset": self.buffer.end,
             "replaces": self.replaces,
+            "provider": self.provider,
         }
 
     async def close(self, reason: str = "closed", message: str = "The shell was closed.") -> None:

@@ -46,6 +46,9 @@ class ProviderLeg(Protocol):
     def ack_position(self) -> int | None:
         """``output_chars`` when the watched input was acknowledged, else ``None``."""
 
+    # Optional: ``liveness`` (``client.liveness.Liveness | None``: whether the provider answers,
+    # see ``health``) and ``undelivered_chars`` (input it has not acknowledged).
+
 
 class ClientSink(Protocol):
     """Where a client's frames go (the terminal websocket handler, or a benchmark)."""
@@ -95,3 +98,4 @@ class ShellState:
     _room: asyncio.Event  # set when a pacing client may have made room (``pacing``)
     _skipping: bool  # an interrupt's stale output is being skipped (``interrupts``)
     _closing: bool  # close() was called: the provider leg's output and close are ignored
+    provider: str  # "ok", or "unresponsive" while the provider does not answer (``health``)

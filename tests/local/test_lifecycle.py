@@ -389,3 +389,34 @@ def test_job_environment_is_built_from_the_allow_list(tmp_path: Path) -> None:
             assert not set(environ) & (set(canaries) - {"PASSED_ON"}), environ
     finally:
         server.stop()
+
+
+def test_closing_a_shell_gives_its_programs_time_to_clean_up(
+    fresh_local_server: LocalServerProcess,
+) -> None:
+    """SIGHUP, then a few seconds before TERM and KILL (a program that removes its lock file on
+    HUP gets to do it); terminating the job does not wait for that."""
+    server = fresh_local_server
+    api = api_for(server)
+    (job_id,) = api.create(terminal_spec())
+    api.wait_for_state(job_id, "RUNNING")
+    folder = server.data_dir / "jobs" / job_id / "rank-0"
+    shell = ShellSocket(api.open_shell_session(job_id))
+    shell.initialize()
+    shell.input(
+        'bash -c \'trap "sleep 1; echo cleaned > cleaned.txt; exit" HUP; echo armed-$((1+1));'
+        " while true; do sleep 0.1; done'\n"
+    )
+    shell.read_until("armed-2")
+    shell.close()  # the server ends the shell's session, as closing a terminal window does
+    wait_until(lambda: (folder / "cleaned.txt").exists(), timeout=10, what="the clean-up")
+
+    stubborn = ShellSocket(api.open_shell_session(job_id))
+    stubborn.initialize()
+    stubborn.input("trap '' HUP TERM; echo stubborn-$((2+2)); sleep 1000\n")
+    stubborn.read_until("stubborn-4")
+    started = time.monotonic()
+    api.terminate(job_id)
+    took = time.monotonic() - started
+    assert took < 3 + 5, took  # the supervisor's grace (3 s), then SIGKILL: nothing waits longer
+    wait_no_processes(server.data_dir, job_id)

@@ -19,7 +19,11 @@ from ..protocol import (
 )
 from .config import ApplicationSpec, LocalConfig, ProductSpec
 
-__all__ = ["Catalog"]
+__all__ = ["BACKENDS_WITH_LOGS", "Catalog"]
+
+#: Backends that capture each rank's stdout and stderr (``rank-<r>.out/.err``) for
+#: ``jobs.follow``: their products advertise ``logs``.
+BACKENDS_WITH_LOGS = frozenset({"process", "slurm"})
 
 _UCLOUD_PARAMETER_TYPES = {
     "text": "text",
@@ -106,6 +110,8 @@ class Catalog:
             flags["terminal"] = True
         if spec.time_extension:
             flags["time_extension"] = True
+        if self._config.backend in BACKENDS_WITH_LOGS:
+            flags["logs"] = True
         backends = {
             "docker": BackendSupport(),
             "virtual_machine": BackendSupport(),

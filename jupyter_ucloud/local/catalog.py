@@ -60,6 +60,12 @@ class Catalog:
             return None
         return spec, self._support[spec.name]
 
+    def products(self) -> list[ComputeProduct]:
+        """Every product, ordered as ``products.v2.browse`` walks them: by provider, then
+        category, then name."""
+        products = [support.product for support in self._support.values()]
+        return sorted(products, key=lambda p: (p.provider, p.category_name, p.name))
+
     def resolved_support(self, product_name: str) -> ResolvedSupport | None:
         return self._support.get(product_name)
 

@@ -105,6 +105,9 @@ async def test_bad_and_unknown_jobs_are_refused_before_the_upgrade(open_tab: Ope
         with pytest.raises(HTTPClientError) as info:
             await open_tab(job_id)
         assert info.value.code == code, job_id
+        assert info.value.response is not None
+        message = json.loads(info.value.response.body)["message"]
+        assert ("does not exist" if code == 404 else "must be a job id") in message
 
 
 async def _read_output(ws: Any, size: int, timeout: float = 120.0) -> tuple[int, set[str]]:

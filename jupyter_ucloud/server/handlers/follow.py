@@ -10,6 +10,7 @@ hub's (``..follow_hub``); the server's UCloud credentials never reach this socke
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -74,6 +75,17 @@ class JobFollowWebSocketHandler(
                     404, f"Job {job_id} does not exist, or this server's UCloud user cannot see it."
                 ) from None
             raise
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A refused upgrade answers JSON ``{"message", "reason"}``, as the REST API does."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = ""
+        if isinstance(exc, ProxyError):
+            message = exc.message
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message or self._reason, "reason": self._reason}))
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)

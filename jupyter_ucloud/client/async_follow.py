@@ -76,6 +76,8 @@ class AsyncJobFollower:
             raise UCloudConnectionError(
                 f"cannot open {where}: {detail}", call=JOBS_FOLLOW_CALL, job_id=job_id
             ) from None
+        if ws.protocol is not None:
+            ws.protocol.set_nodelay(True)  # small frames (state changes) go at once
         follower = cls(ws, codec, job_id)
         try:
             for frame in codec.opening_frames():

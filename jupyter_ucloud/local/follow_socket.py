@@ -159,6 +159,7 @@ class JobFollowSocket(WebSocketHandler):
         return True
 
     def open(self, *args: str) -> None:
+        self.set_nodelay(True)  # a state change is one small frame: no Nagle + delayed ACK
         self.server.follow_sockets.add(self)
         timeout = self.server.config.session_init_timeout
         self._timer = asyncio.get_running_loop().call_later(timeout, self._refuse)

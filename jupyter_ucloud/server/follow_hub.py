@@ -8,8 +8,10 @@ of each rank's stdout and stderr (a :class:`~.replay.ReplayBuffer` per rank and 
 ``history_bytes`` each, 1 MiB by default).
 
 Each tab is a :class:`Follower` with a sender task that sends, in order: ``initialJob``; the
-history; then, as they come, update frames and log output; and once the job has ended and the
-upstream is done, a final frame with ``newStatus``, then a close (1000). If the upstream fails
+history; then, as they come, update frames (the one that ends the job included: a tab learns of
+the end at once) and log output; and once the job has ended and the upstream is done (the
+output complete), a final frame ``{"updates": [], "newStatus": <final status>}``, then a close
+(1000). If the upstream fails
 (cannot be opened, or ends before the job does) every tab gets ``{"error": message}`` and a close
 (1011). Update frames go before log output that is waiting; log output of several ranks and
 streams is sent in turn, a frame of at most ``FRAME_CHARS`` characters at a time.
@@ -135,7 +137,6 @@ class Follower:
     sink: FollowSink
     offsets: dict[Key, int] = field(default_factory=dict)
     event_index: int = 0
-    joined_ended: bool = False  # its initialJob was already final
     pacing: bool = True
     write_started: float | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -174,7 +175,6 @@ class JobStream:
         self.logs: dict[Key, ReplayBuffer] = {}
         self.events: deque[bytes] = deque(maxlen=MAX_EVENTS)
         self.events_end = 0  # index after the newest event ever added
-        self.final_updates: list[Any] = []  # updates from the one that ended the job on
         self.ended = False  # the job has ended and the upstream is done
         self.error: str | None = None
         self.followers: list[Follower] = []
@@ -229,7 +229,6 @@ class JobStream:
             self._maybe_linger()
 
     def _apply(self, message: JobsFollowMessage, job: Job | None) -> None:
-        was_final = self.job is not None and self.job.state.is_final
         self.job = job
         for entry in message.log:
             texts = [(s, getattr(entry, s)) for s in ("stdout", "stderr") if getattr(entry, s)]
@@ -242,12 +241,9 @@ class JobStream:
             if not texts and entry.channel is not None:
                 self._add_event(_frame(log_entries=[to_wire(entry)]))
         if message.updates or message.new_status is not None:
-            if was_final or (job is not None and job.state.is_final):
-                self.final_updates += to_wire(message.updates)
-            else:
-                updates = to_wire(message.updates)
-                status = to_wire(message.new_status) if message.new_status is not None else None
-                self._add_event(_frame(updates=updates, new_status=status))
+            updates = to_wire(message.updates)
+            status = to_wire(message.new_status) if message.new_status is not None else None
+            self._add_event(_frame(updates=updates, new_status=status))
         self._wake_all()
 
     def _add_event(self, frame: bytes) -> None:
@@ -316,7 +312,6 @@ class JobStream:
                 await self._send(follower, orjson.dumps({"error": self.error}))
                 sink.close_client(CLOSE_ERROR, "upstream failed")
                 return
-            follower.joined_ended = self.job.state.is_final
             follower.event_index = self.events_end
             await self._send(follower, _frame(initial_job=to_wire(self.job)))
             while True:
@@ -339,7 +334,8 @@ class JobStream:
                     sink.close_client(CLOSE_ERROR, "upstream failed")
                     return
                 if self.ended:
-                    await self._send(follower, self._final_frame(follower))
+                    final = _frame(new_status=to_wire(self.job.status))
+                    await self._send(follower, final)
                     sink.close_client(CLOSE_NORMAL, "job ended")
                     return
                 follower.pacing = True
@@ -354,11 +350,6 @@ class JobStream:
                 self.followers.remove(follower)
                 self._room.set()
                 self._maybe_linger()
-
-    def _final_frame(self, follower: Follower) -> bytes:
-        assert self.job is not None
-        updates = [] if follower.joined_ended else self.final_updates
-        return _frame(updates=updates, new_status=to_wire(self.job.status))
 
     async def _send(self, follower: Follower, frame: bytes) -> None:
         loop = asyncio.get_running_loop()

@@ -53,6 +53,7 @@ async def test_a_batch_job_end_to_end(api: Api, open_tab: Open, local_server: An
     assert last.new_status is not None
     assert last.new_status.state is JobState.SUCCESS
     assert not last.log
+    assert not last.updates
     # no envelope, and nothing of the server's credentials
     everything = "".join(tab.raw)
     assert '"streamId"' not in everything
@@ -84,10 +85,15 @@ async def test_tabs_share_one_upstream_and_late_tabs_get_the_history(
         assert tab.close_code == 1000
         assert tab.states()[-1] is JobState.SUCCESS
         assert tab.text(0) == "early-1\n"
-    # The first tab saw the final update once; the late tab's initialJob had the rest.
-    finals = [m for m in first.messages if m.new_status is not None]
-    assert len(finals) == 1
-    assert finals[0].updates[-1].state is JobState.SUCCESS
+    # The ending update came at once, as updates do; the last frame repeats the final status.
+    for tab in (first, second):
+        ending = [m for m in tab.messages if m.updates and m.updates[-1].state is JobState.SUCCESS]
+        assert len(ending) == 1
+        assert ending[0].new_status is not None
+        last = tab.messages[-1]
+        assert last.updates == []
+        assert last.new_status is not None
+        assert last.new_status.state is JobState.SUCCESS
 
     # A tab that comes after the end (the stream lingers) gets the history, then the end.
     late = await open_tab(job_id)

@@ -89,6 +89,7 @@ class JobFollowWebSocketHandler(
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
+        self.set_nodelay(True)  # a state change is one small frame: no Nagle + delayed ACK
         self._follower = self.hub.follow(self._job_id, self)
 
     def on_message(self, message: str | bytes) -> None:

@@ -250,9 +250,11 @@ class JobFollowSocket(WebSocketHandler):
                 await self._drain()
                 self._close(CLOSE_NORMAL)
                 return
+            # Files are looked at again in a moment; with nothing to watch, only an update wakes.
+            watching = logs is not None or self._ended_at is not None
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS if watching else None)
 
     async def _complete(self, job: JobRecord, quiet_since: float) -> bool:
         """Whether the output of the ended job is complete (everything read so far)."""

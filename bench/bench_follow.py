@@ -473,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
+    load_at_start = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     servers = Servers()
     try:
         rows = throughput(servers, size, log)
@@ -481,8 +483,10 @@ def main(argv: list[str] | None = None) -> int:
         servers.stop()
         remove_scratch_dirs()
     print(
-        f"# jobs.follow benchmark: {platform.node()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}\n"
+        f"# jobs.follow benchmark, {started}, {platform.node()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
+        f"{load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end\n"
+        f"# a rank printing {size / 1e6:.0f} MB; {rounds} terminate rounds per kind\n"
     )
     print(tables(rows, latencies, args.markdown))
     if args.json:

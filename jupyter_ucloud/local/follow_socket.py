@@ -19,9 +19,10 @@ Then every frame is ``{"type": "message", "streamId", "payload": JobsFollowMessa
 
 Once the job has ended and its output is complete and read, the socket closes with 1000.
 
-Flow control: at most one frame waits in tornado's buffer (counted with ``all_on_socket``): the
-next chunk is read from the file only once the socket took the frame before it, so a follower that
-does not read holds one frame and one chunk of memory, however much the job prints.
+Flow control: at most one frame waits in tornado's buffer (counted with ``all_on_socket``), and
+the files are read (``READ_CHUNKS`` chunks of 64 KiB at a time) only once the socket took the
+frames read before: a follower that does not read holds a frame and a few chunks of memory,
+however much the job prints.
 
 Watching the files: while a follower has read everything, the files are looked at again every
 ``POLL_SECONDS`` (a ``pread`` per file in a worker thread). This is simpler than inotify (not in
@@ -72,6 +73,9 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_REFUSED = 1008
 #: How often the files of a job that has not ended are looked at while a follower is caught up.
 POLL_SECONDS = 0.1
+#: Chunks read per trip to the worker thread (each is sent as a frame of its own, at the pace
+#: of the socket; a trip costs more than a page-cached read, so one reads a few).
+READ_CHUNKS = 4
 #: After the end: how long files without a supervisor record must stay quiet.
 QUIET_SECONDS = 0.5
 #: After the end: the longest wait for the output to be complete (beyond the grace period).
@@ -237,9 +241,10 @@ class JobFollowSocket(WebSocketHandler):
         while not self._closed:
             while self._pending:
                 await self._send(self._pending.popleft())
-            chunk = await logs.next_chunk() if logs is not None else None
-            if chunk is not None:
-                await self._send(_log_frame(stream_id, *chunk))
+            chunks = await logs.next_chunks(READ_CHUNKS) if logs is not None else []
+            if chunks:
+                for chunk in chunks:
+                    await self._send(_log_frame(stream_id, *chunk))
                 quiet_since = loop.time()
                 continue
             if self._ended_at is not None and await self._complete(job, quiet_since):

@@ -3,11 +3,12 @@
 the Slurm batch script's rank launcher), each bounded by ``log_limit_bytes`` with a note where the
 rest was dropped.
 
-``RankLogs.next_chunk()`` reads the next chunk of output that is there, taking the sources in
-turn (rank 0's stdout, rank 0's stderr, rank 1's stdout, ...), so one rank printing a lot does not
-hold back the others. A chunk is at most ``CHUNK_BYTES`` of the file, decoded as UTF-8 with an
-incremental decoder per file: a character split between two reads is completed by the next read,
-and bytes that are not UTF-8 become U+FFFD, so every chunk is valid text. The files are read
+``RankLogs.next_chunks(n)`` reads the next chunks of output that are there (up to ``n``), taking
+the sources in turn (rank 0's stdout, rank 0's stderr, rank 1's stdout, ...), so one rank
+printing a lot does not hold back the others. A chunk is at most ``CHUNK_BYTES`` of the file,
+decoded as UTF-8 with an incremental decoder per file: a character split between two reads is
+completed by the next read, and bytes that are not UTF-8 become U+FFFD, so every chunk is valid
+text. The files are read
 only when asked (the caller asks at the pace of its socket) and in a worker thread (a slow disk
 must not block the event loop); a file that does not exist yet reads as empty.
 
@@ -69,18 +70,31 @@ class RankLogs:
     def bytes_read(self) -> int:
         return sum(source.offset for source in self._sources)
 
-    async def next_chunk(self) -> tuple[int, str, str] | None:
-        """``(rank, "stdout"|"stderr", text)`` of the next source with unread output, or
-        ``None`` when every file has been read to its current end."""
+    async def next_chunks(self, count: int = 1) -> list[tuple[int, str, str]]:
+        """Up to ``count`` chunks ``(rank, "stdout"|"stderr", text)``, the sources taken in
+        turn, read in one trip to the worker thread; ``[]`` when every file has been read to its
+        current end."""
         while not self._closed:
-            found = await asyncio.to_thread(self._read_some)
-            if found is None:
-                return None
-            source, data = found
-            text = source.decoder.decode(data)
-            if text:  # empty: only the start of a character, completed by the next read
-                return source.rank, source.stream, text
-        return None
+            found = await asyncio.to_thread(self._read_many, count)
+            if not found:
+                return []
+            chunks = []
+            for source, data in found:
+                text = source.decoder.decode(data)
+                if text:  # empty: only the start of a character, completed by the next read
+                    chunks.append((source.rank, source.stream, text))
+            if chunks:
+                return chunks
+        return []
+
+    def _read_many(self, count: int) -> list[tuple[_Source, bytes]]:
+        found = []
+        for _ in range(count):
+            one = self._read_some()
+            if one is None:
+                break
+            found.append(one)
+        return found
 
     def flush(self) -> list[tuple[int, str, str]]:
         """What the decoders still hold (an incomplete character at the end of a file, as

@@ -64,6 +64,7 @@ class Row:
     seconds: float = 0.0
     rss_growth: dict[str, float] = field(default_factory=dict)  # MB per server process
     cpu: dict[str, float] = field(default_factory=dict)  # s per server process
+    client_cpu: float | None = None  # s of this process (the follower) meanwhile
     note: str = ""
 
     @property
@@ -275,7 +276,9 @@ def measure(
         follower.read_all()
 
     row = Row(name)
+    cpu_before = time.process_time()
     row.rss_growth, row.cpu = sample_while(watch, work)
+    row.client_cpu = time.process_time() - cpu_before
     follower = holder[0]
     row.chars = follower.chars
     if follower.first_log_at is not None and follower.last_log_at is not None:
@@ -304,6 +307,7 @@ def throughput(servers: Servers, size: int, log: Callable[[str], None]) -> list[
     t0 = time.perf_counter()
     baseline.chars = read_file(path)
     baseline.seconds = time.perf_counter() - t0
+    baseline.client_cpu = baseline.seconds
     rows = [baseline]
 
     ways = (("jobs.follow on the embedded server", servers.follow_direct),
@@ -432,6 +436,7 @@ def tables(rows: list[Row], latencies: list[Latency], markdown: bool) -> str:
         "MB/s",
         *[f"{label} RSS growth MB" for label in labels],
         *[f"{label} CPU s" for label in labels],
+        "follower CPU s",
         "note",
     ]
     body = []
@@ -439,7 +444,8 @@ def tables(rows: list[Row], latencies: list[Latency], markdown: bool) -> str:
         growth = [f"{row.rss_growth[x]:.1f}" if x in row.rss_growth else "-" for x in labels]
         cpu = [f"{row.cpu[x]:.2f}" if x in row.cpu else "-" for x in labels]
         mb = f"{row.chars / 1e6:.0f}"
-        body.append([row.name, mb, f"{row.mb_per_s:.0f}", *growth, *cpu, row.note])
+        client = f"{row.client_cpu:.2f}" if row.client_cpu is not None else "-"
+        body.append([row.name, mb, f"{row.mb_per_s:.0f}", *growth, *cpu, client, row.note])
     out = [render(body, header, markdown), ""]
     header = ["state change seen by", "rounds", "p50 ms", "max ms"]
     body = []

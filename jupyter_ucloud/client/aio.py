@@ -12,6 +12,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.simple_httpclient import HTTPTimeoutError
 
 from ..protocol import (
+    JOBS_FOLLOW_PATH,
     InteractiveSessionType,
     Job,
     JobSpecification,
@@ -23,9 +24,12 @@ from ..protocol import (
     provider_websocket_url,
 )
 from . import prepare
+from .async_follow import AsyncJobFollower
 from .async_shell import AsyncShell
 from .base import ClientBase
 from .errors import UCloudError
+from .follow import FollowRefused
+from .follow_protocol import DirectFollowCodec, JupyterFollowCodec
 from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
 from .transport import (
     HttpRequest,
@@ -177,6 +181,35 @@ class AsyncJobs:
         return await self._client.call(
             prepare.open_interactive_session(id, rank, session_type, target)
         )
+
+    async def follow(self, id: str) -> AsyncJobFollower:
+        """``jobs.follow`` (see ``Jobs.follow``): ``async for message in follower``."""
+        client = self._client
+        exchange = client._exchange
+        job_id = str(id)
+        if client.via_jupyter:
+            return await AsyncJobFollower.connect(
+                exchange.websocket_url(f"/ucloud/api/jobs/follow?id={quote(job_id, safe='')}"),
+                JupyterFollowCodec(job_id),
+                job_id=job_id,
+                headers=exchange.websocket_headers(),
+                timeout=client.timeout,
+                secrets=client.secrets(),
+            )
+        for attempt in (0, 1):
+            bearer = await client._drive(exchange.bearer(force=attempt > 0))
+            try:
+                return await AsyncJobFollower.connect(
+                    exchange.websocket_url(JOBS_FOLLOW_PATH),
+                    DirectFollowCodec(job_id, bearer, client.project),
+                    job_id=job_id,
+                    timeout=client.timeout,
+                    secrets=client.secrets(),
+                )
+            except FollowRefused:
+                if attempt or not exchange.auth.refreshable:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class AsyncShells:

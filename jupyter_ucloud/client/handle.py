@@ -1,16 +1,20 @@
-"""``JobHandle``: one job, for notebooks: state, waiting with progress, commands on one rank or
-on all ranks at once, shells, termination. Built on the UCloud-named calls of ``UCloud``."""
+"""``JobHandle``: one job, for notebooks: state, waiting with progress, its output (``logs``,
+``follow``), commands on one rank or on all ranks at once, shells, termination. Built on the
+UCloud-named calls of ``UCloud``; waiting and output use the job's ``jobs.follow`` stream."""
 
 from __future__ import annotations
 
 import html
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TextIO
 
 from ..protocol import Job, JobSpecification, JobState, NameAndVersion, SimpleDuration
 from .errors import UCloudError, UCloudJobStateError, UCloudTimeoutError
+from .follow import JobFollower
+from .follow_protocol import LogLines, describe_state, write_log
 from .shell import Shell
 from .shell_protocol import CommandResult
 from .tables import ProductTable
@@ -22,6 +26,8 @@ Progress = bool | Callable[[Job], None]
 
 class _JobCalls(Protocol):
     def retrieve(self, id: str, **flags: Any) -> Job: ...
+
+    def follow(self, id: str) -> JobFollower: ...
 
     def create(self, spec: JobSpecification | dict[str, Any]) -> str: ...
 
@@ -96,30 +102,158 @@ class JobHandle:
         """Wait until the job is in ``state``. ``progress``: ``True`` prints state changes,
         a callable gets the job at each change, ``False`` is silent. Raises
         ``UCloudJobStateError`` if the job ends in another state, ``UCloudTimeoutError`` after
-        ``timeout`` seconds."""
+        ``timeout`` seconds.
+
+        The job's ``jobs.follow`` stream tells each change as it happens; where it cannot be
+        opened, or ends early, the job is polled every ``poll_interval`` seconds instead."""
         wanted = JobState(state)
         deadline = time.monotonic() + timeout
-        seen: JobState | None = None
+        seen: list[JobState | None] = [None]
+        try:
+            follower = self._client.jobs.follow(self.id)
+        except UCloudError:
+            follower = None  # e.g. a server without jobs.follow: poll (its errors are raised)
+        if follower is not None:
+            with follower:
+                while True:
+                    job = follower.job
+                    assert job is not None
+                    self._job = job
+                    if self._reached(job, wanted, seen, progress):
+                        return self
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise self._still(job, wanted, timeout)
+                    # Log frames come too: they just wake the loop.
+                    if follower.read(timeout=remaining) is None and follower.closed:
+                        break  # the stream ended early: poll for the rest of the time
         while True:
             job = self.refresh()
-            if job.state != seen:
-                seen = job.state
-                self._report(job, progress)
-            if job.state == wanted:
+            if self._reached(job, wanted, seen, progress):
                 return self
-            if job.state.is_final:
-                detail = self._last_status()
-                raise UCloudJobStateError(
-                    f"ended as {job.state.value} while waiting for {wanted.value}"
-                    + (f": {detail}" if detail else ""),
-                    job_id=self.id,
-                )
             if time.monotonic() >= deadline:
-                raise UCloudTimeoutError(
-                    f"still {job.state.value} after {timeout:g} s, waiting for {wanted.value}",
-                    job_id=self.id,
-                )
+                raise self._still(job, wanted, timeout)
             time.sleep(poll_interval)
+
+    def _reached(
+        self, job: Job, wanted: JobState, seen: list[JobState | None], progress: Progress
+    ) -> bool:
+        """Report a change; ``True`` once ``wanted``, ``UCloudJobStateError`` if it ended."""
+        if job.state != seen[0]:
+            seen[0] = job.state
+            self._report(job, progress)
+        if job.state == wanted:
+            return True
+        if job.state.is_final:
+            detail = self._last_status()
+            raise UCloudJobStateError(
+                f"ended as {job.state.value} while waiting for {wanted.value}"
+                + (f": {detail}" if detail else ""),
+                job_id=self.id,
+            )
+        return False
+
+    def _still(self, job: Job, wanted: JobState, timeout: float) -> UCloudTimeoutError:
+        return UCloudTimeoutError(
+            f"still {job.state.value} after {timeout:g} s, waiting for {wanted.value}",
+            job_id=self.id,
+        )
+
+    # --- output -------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        rank: int | None = None,
+        *,
+        stream: Literal["stdout", "stderr"] | None = None,
+        quiet: float = 0.5,
+        timeout: float = 30.0,
+    ) -> str:
+        """The job's output so far: what its ranks printed to stdout and stderr, in the order
+        it came. ``rank``: one rank's only; ``stream``: only ``"stdout"`` or ``"stderr"``. For a
+        job of several ranks and no ``rank``, each line starts with ``[rank N] ``.
+
+        Read from the job's ``jobs.follow`` stream until it has been quiet for ``quiet``
+        seconds, or it ends (the job ended and everything was sent), or after ``timeout``
+        seconds (for a job that keeps printing)."""
+        lines = LogLines(prefix=rank is None and self.ranks > 1)
+        parts: list[str] = []
+        deadline = time.monotonic() + timeout
+        try:
+            follower = self._client.jobs.follow(self.id)
+        except UCloudError as err:
+            raise err.about(job_id=self.id) from None
+        with follower:
+            self._job = follower.job
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                message = follower.read(timeout=min(quiet, remaining))
+                if message is None:
+                    break  # quiet, or the end
+                for entry in message.log:
+                    if rank is not None and entry.rank != rank:
+                        continue
+                    for name in ("stdout", "stderr"):
+                        text = getattr(entry, name)
+                        if text and stream in (None, name):
+                            parts.append(lines.feed(entry.rank, name, text))
+            if follower.job is not None:
+                self._job = follower.job
+        parts += [text for _, text in lines.flush()]
+        return "".join(parts)
+
+    def follow(
+        self,
+        *,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        progress: bool = True,
+    ) -> JobHandle:
+        """Print the job's output as it comes (in a notebook: into the cell's output) until
+        the job ends or the cell is interrupted (Ctrl-C / the stop button). A rank's stdout
+        goes to ``sys.stdout`` and its stderr to ``sys.stderr`` (or ``stdout``/``stderr``); for a
+        job of several ranks each line starts with ``[rank N] ``. With ``progress``, the job's
+        state changes are printed too, as ``wait_until`` does."""
+        out = stdout or sys.stdout
+        err = stderr or sys.stderr
+        lines = LogLines(prefix=self.ranks > 1)
+        try:
+            follower = self._client.jobs.follow(self.id)
+        except UCloudError as error:
+            raise error.about(job_id=self.id) from None
+        state: JobState | None = None
+        try:
+            with follower:
+                while True:
+                    job = follower.job
+                    if job is not None:
+                        self._job = job
+                        if progress and job.state != state:
+                            state = job.state
+                            out.write(f"job {self.id}: {describe_state(job)}\n")
+                            out.flush()
+                    message = follower.read(timeout=1.0)
+                    if message is None:
+                        for name, text in lines.flush():  # quiet: show partial lines
+                            (out if name == "stdout" else err).write(text)
+                        if follower.closed:
+                            break
+                        continue
+                    write_log(message, lines, out, err)
+        except KeyboardInterrupt:
+            out.write(f"[stopped following job {self.id}; the job goes on]\n")
+        finally:
+            for name, text in lines.flush():
+                (out if name == "stdout" else err).write(text)
+            out.flush()
+            err.flush()
+        job = self._job
+        if progress and job is not None and job.state != state:
+            out.write(f"job {self.id}: {describe_state(job)}\n")
+            out.flush()
+        return self
 
     def _report(self, job: Job, progress: Progress) -> None:
         if callable(progress):

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import requests
 
 from ..protocol import (
+    JOBS_FOLLOW_PATH,
     InteractiveSessionType,
     Job,
     JobSpecification,
@@ -29,6 +30,8 @@ from ..protocol import (
 from . import prepare
 from .base import ClientBase
 from .errors import UCloudError
+from .follow import FollowRefused, JobFollower
+from .follow_protocol import DirectFollowCodec, JupyterFollowCodec
 from .handle import JobHandle, start_job
 from .shell import Shell
 from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
@@ -252,6 +255,42 @@ class Jobs:
                 rank=rank,
             )
         return self._client.call(prepare.open_interactive_session(id, rank, session_type, target))
+
+    def follow(self, id: str) -> JobFollower:
+        """``jobs.follow``: the job's stream of changes and output, as typed
+        ``JobsFollowMessage``s (the first with ``initial_job``; then ``updates`` and
+        ``new_status``, and per-rank ``log`` entries). Iterate it (until the stream ends) or
+        ``read(timeout)``; close it, or use it as a context manager.
+
+        Directly: UCloud's websocket at ``/api/jobs`` with the access token (refreshed first if
+        due, and once more if the stream is refused). Through the Jupyter server: its relay
+        ``/ucloud/api/jobs/follow``."""
+        client = self._client
+        exchange = client._exchange
+        job_id = str(id)
+        if client.via_jupyter:
+            return JobFollower.connect(
+                exchange.websocket_url(f"/ucloud/api/jobs/follow?id={quote(job_id, safe='')}"),
+                JupyterFollowCodec(job_id),
+                job_id=job_id,
+                headers=exchange.websocket_headers(),
+                timeout=client.timeout,
+                secrets=client.secrets(),
+            )
+        for attempt in (0, 1):
+            bearer = drive(exchange.bearer(force=attempt > 0), client._send)
+            try:
+                return JobFollower.connect(
+                    exchange.websocket_url(JOBS_FOLLOW_PATH),
+                    DirectFollowCodec(job_id, bearer, client.project),
+                    job_id=job_id,
+                    timeout=client.timeout,
+                    secrets=client.secrets(),
+                )
+            except FollowRefused:
+                if attempt or not exchange.auth.refreshable:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def list(self, state: JobState | str | None = None, **flags: Any) -> JobTable:
         """Every job (of ``state``, if given) as a table (rich HTML in notebooks)."""

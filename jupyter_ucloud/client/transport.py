@@ -344,6 +344,22 @@ class Exchange:
             return parse_response(prepared, response, request)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def bearer(self, force: bool = False) -> Generator[HttpRequest, HttpResponse, str | None]:
+        """The bearer token for a websocket that carries it in a frame (``jobs.follow``): the
+        access token (refreshed first if due, or if ``force``), or the API token."""
+        authorization = yield from self.auth.authorization(self.endpoint, force)
+        scheme, _, token = (authorization or "").partition(" ")
+        return token if scheme == "Bearer" and token else None
+
+    def websocket_url(self, path: str) -> str:
+        """``ws(s)://`` URL of ``path`` where calls go (UCloud, or the Jupyter server)."""
+        base = self.endpoint.base_url.rstrip("/")
+        if base.startswith("https://"):
+            base = "wss://" + base[len("https://") :]
+        elif base.startswith("http://"):
+            base = "ws://" + base[len("http://") :]
+        return base + path
+
     def websocket_headers(self) -> dict[str, str]:
         """Headers for a websocket to the Jupyter server (its token; nothing to refresh)."""
         calls = self.auth.authorization(self.endpoint, False)

@@ -1,4 +1,5 @@
-"""HTTP handlers of the embedded server: ``/auth/refresh`` and the Jobs API, routed from ``CALLS``.
+"""HTTP handlers of the embedded server: ``/auth/refresh`` (and ``/auth/refresh/web``), the Jobs
+API routed from ``CALLS``, the application browser and ``products.v2`` (browse, retrieve).
 
 As UCloud's Go server does it (reference section 1): JSON error bodies ``{statusCode, why,
 errorCode, detailedCode}``; 403 ``Forbidden`` for a missing, forged or expired bearer; 400
@@ -12,6 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from tornado.http1connection import HTTP1Connection
@@ -20,8 +22,10 @@ from tornado.web import RequestHandler, stream_request_body
 from ..protocol import (
     CALLS,
     Call,
+    ComputeProduct,
     ErrorBody,
     PageV2,
+    ProductsBrowseRequest,
     RefreshResponse,
     decode_query,
     to_wire,
@@ -29,6 +33,7 @@ from ..protocol import (
 from .auth import Principal
 from .backends.base import BackendError
 from .errors import ApiError
+from .jobs import normalise_items_per_page
 from .store import parse_id
 
 if TYPE_CHECKING:
@@ -49,6 +54,7 @@ STREAMING_BODY_CAP = 2**62
 class ApiServer(Protocol):
     """What the API handlers need of the running server (``server.LocalServer`` fits)."""
 
+    url: str  # where it listens (``http://host:port``)
     config: LocalConfig
     authority: TokenAuthority
     jobs: JobService
@@ -310,10 +316,110 @@ async def _browse_applications(h: CallHandler, call: Call) -> Any:
     )
 
 
+#: Hosts (``host:port``) a browser page may call ``/auth/refresh/web`` from, besides this
+#: server's own URL and ``public_url``: UCloud's web client in development.
+WEB_CLIENT_HOSTS = ("localhost:9000",)
+
+
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""
+
+
+async def _refresh_web(h: CallHandler, call: Call) -> RefreshResponse:
+    """``POST /auth/refresh/web`` (reference 2.2): the ``refreshToken`` cookie and the session's
+    ``X-CSRFToken``, from a page of this server's own origin (``Origin``, else ``Referer``):
+    403 ``Untrusted origin`` otherwise, 401 ``Unauthorized`` for a bad token pair."""
+    origin = h.request.headers.get("Origin", "").strip()
+    referer = h.request.headers.get("Referer", "").strip()
+    host = _host_of(origin) if origin else _host_of(referer) if referer else ""
+    trusted = {_host_of(h.server.url), *WEB_CLIENT_HOSTS}
+    if h.server.config.public_url:
+        trusted.add(_host_of(h.server.config.public_url))
+    if not host or host not in trusted:
+        raise ApiError(403, "Untrusted origin")
+    token = h.get_cookie("refreshToken") or ""
+    csrf = h.request.headers.get("X-CSRFToken", "").strip()
+    tokens = h.server.authority.refresh_web(token, csrf)
+    if tokens is None:
+        raise ApiError(401, "Unauthorized")
+    return RefreshResponse(access_token=tokens[0], csrf_token=tokens[1])
+
+
+def _product_key(product: ComputeProduct) -> tuple[str, str, str]:
+    return (product.provider, product.category_name, product.name)
+
+
+async def _browse_products(h: CallHandler, call: Call) -> PageV2[ComputeProduct]:
+    """``GET /api/products/v2/browse`` (reference 5.3; public, as in the core): a page of
+    products, walked by provider, category and name; ``next`` is ``provider@category@name``
+    of the page's last product."""
+    request: ProductsBrowseRequest = h.query(call)
+    per_page = normalise_items_per_page(request.items_per_page)
+    after: tuple[str, str, str] | None = None
+    if request.next:
+        parts = request.next.split("@", 2)
+        if len(parts) != 3:
+            raise ApiError.invalid_request()
+        after = (parts[0], parts[1], parts[2])
+    found = [
+        product
+        for product in h.server.catalog.products()
+        if (request.filter_name is None or product.name == request.filter_name)
+        and (request.filter_provider is None or product.provider == request.filter_provider)
+        and (request.filter_category is None or product.category_name == request.filter_category)
+        and (
+            request.filter_product_type is None
+            or product.product_type == request.filter_product_type
+        )
+        and (after is None or _product_key(product) > after)
+    ]
+    page = found[:per_page]
+    more = len(found) > per_page
+    next_token = "@".join(_product_key(page[-1])) if more else None
+    return PageV2[ComputeProduct](items=page, items_per_page=per_page, next=next_token)
+
+
+async def _retrieve_product(h: CallHandler, call: Call) -> ComputeProduct:
+    """``GET /api/products/v2/retrieve?filterName=&filterCategory=&filterProvider=``."""
+    request: ProductsBrowseRequest = h.query(call)
+    if not (request.filter_name and request.filter_category and request.filter_provider):
+        raise ApiError(400, "Name, category and provider must be supplied")
+    wanted = (request.filter_provider, request.filter_category, request.filter_name)
+    for product in h.server.catalog.products():
+        if _product_key(product) == wanted:
+            return product
+    raise ApiError(404, "Unknown product")
+
+
 APPS_BROWSE = Call("hpc.apps.browse", "GET", "/api/hpc/apps/browse", "query", None, None)
+REFRESH_WEB = Call("auth.refreshWeb", "POST", "/auth/refresh/web", "none", None, RefreshResponse)
+PRODUCTS_BROWSE = Call(
+    "products.v2.browse",
+    "GET",
+    "/api/products/v2/browse",
+    "query",
+    ProductsBrowseRequest,
+    PageV2[ComputeProduct],
+)
+PRODUCTS_RETRIEVE = Call(
+    "products.v2.retrieve",
+    "GET",
+    "/api/products/v2/retrieve",
+    "query",
+    ProductsBrowseRequest,
+    ComputeProduct,
+)
+#: Calls served here beyond ``CALLS``.
+EXTRA_CALLS = (APPS_BROWSE, REFRESH_WEB, PRODUCTS_BROWSE, PRODUCTS_RETRIEVE)
 
 _IMPLEMENTATIONS: dict[str, Implementation] = {
     "auth.refresh": _refresh,
+    REFRESH_WEB.name: _refresh_web,
+    PRODUCTS_BROWSE.name: _browse_products,
+    PRODUCTS_RETRIEVE.name: _retrieve_product,
     "jobs.retrieveProducts": _retrieve_products,
     "jobs.browse": _browse,
     "jobs.retrieve": _retrieve,
@@ -326,9 +432,9 @@ _IMPLEMENTATIONS: dict[str, Implementation] = {
 
 
 def api_routes(server: ApiServer) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
-    """One route per path of ``CALLS`` (plus the app browser), each with its calls by method."""
+    """One route per path of ``CALLS`` and ``EXTRA_CALLS``, each with its calls by method."""
     by_path: dict[str, dict[str, Call]] = {}
-    for call in [*CALLS.values(), APPS_BROWSE]:
+    for call in [*CALLS.values(), *EXTRA_CALLS]:
         if call.name in _IMPLEMENTATIONS:
             by_path.setdefault(call.path, {})[call.method] = call
     missing = sorted(set(CALLS) - set(_IMPLEMENTATIONS))

@@ -1,7 +1,8 @@
 """Tokens as UCloud issues and checks them (reference section 2).
 
 * Refresh tokens: 32 random bytes as hex, stored as SHA-256; ``POST /auth/refresh`` trades one
-  for an access token.
+  for an access token, and so does ``POST /auth/refresh/web`` with the token as the
+  ``refreshToken`` cookie and the session's CSRF token as ``X-CSRFToken`` (``refresh_web``).
 * Access tokens: HS512 JWTs with UCloud's claims, signed with a secret kept in
   ``<data-dir>/secret`` (mode 0600), valid ``access_token_lifetime`` seconds (10 minutes).
 * API tokens: ``uc<hex id>-<secret>``, used directly as bearer, stored as SHA-256.
@@ -107,6 +108,18 @@ class TokenAuthority:
         if expires_at is not None and expires_at < _now_ms():
             return None
         return self.issue_access_token(username), csrf
+
+    def refresh_web(self, refresh_token: str, csrf_token: str) -> tuple[str, str] | None:
+        """``refresh`` for the web client: also needs the refresh token's CSRF token. (UCloud
+        also accepts an empty one; here it must match.)"""
+        if not csrf_token or len(csrf_token) > 512:
+            return None
+        if not refresh_token or len(refresh_token) > 512:
+            return None
+        found = self._store.find_refresh_token(_sha256(refresh_token))
+        if found is None or not hmac.compare_digest(found[1].encode(), csrf_token.encode()):
+            return None
+        return self.refresh(refresh_token)
 
     # --- access tokens -------------------------------------------------------------------
 

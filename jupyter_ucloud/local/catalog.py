@@ -19,7 +19,11 @@ from ..protocol import (
 )
 from .config import ApplicationSpec, LocalConfig, ProductSpec
 
-__all__ = ["Catalog"]
+__all__ = ["BACKENDS_WITH_LOGS", "Catalog"]
+
+#: Backends that capture each rank's stdout and stderr (``rank-<r>.out/.err``) for
+#: ``jobs.follow``: their products advertise ``logs``.
+BACKENDS_WITH_LOGS = frozenset({"process", "slurm"})
 
 _UCLOUD_PARAMETER_TYPES = {
     "text": "text",
@@ -55,6 +59,12 @@ class Catalog:
         if spec is None or spec.category != reference.category:
             return None
         return spec, self._support[spec.name]
+
+    def products(self) -> list[ComputeProduct]:
+        """Every product, ordered as ``products.v2.browse`` walks them: by provider, then
+        category, then name."""
+        products = [support.product for support in self._support.values()]
+        return sorted(products, key=lambda p: (p.provider, p.category_name, p.name))
 
     def resolved_support(self, product_name: str) -> ResolvedSupport | None:
         return self._support.get(product_name)
@@ -106,6 +116,8 @@ class Catalog:
             flags["terminal"] = True
         if spec.time_extension:
             flags["time_extension"] = True
+        if self._config.backend in BACKENDS_WITH_LOGS:
+            flags["logs"] = True
         backends = {
             "docker": BackendSupport(),
             "virtual_machine": BackendSupport(),

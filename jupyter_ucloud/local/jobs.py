@@ -51,6 +51,8 @@ __all__ = ["JobService", "normalise_items_per_page"]
 log = logging.getLogger("jupyter_ucloud.local")
 
 JobEndListener = Callable[[JobRecord], None]
+#: ``(job as it is now, the update just recorded, whether the state changed)``.
+JobUpdateListener = Callable[[JobRecord, JobUpdate, bool], None]
 
 _PARAMETER_CHECKS: dict[str, Callable[[Any], bool]] = {
     "text": lambda v: isinstance(v, str),
@@ -106,6 +108,7 @@ class JobService:
         #: ``ws(s)://host:port`` of this server's provider websocket (set once listening).
         self.provider_domain = ""
         self._end_listeners: dict[str, set[JobEndListener]] = {}
+        self._update_listeners: dict[str, set[JobUpdateListener]] = {}
 
     # --- jobs.retrieveProducts --------------------------------------------------------------
 
@@ -417,31 +420,60 @@ class JobService:
         if state is not None and job.state.is_final:
             return  # as the core: nothing moves a job out of a final state
         now = _now_ms()
-        self.store.add_update(
-            job_id,
-            JobUpdate(
-                state=state,
-                status=status,
-                new_time_allocation=new_time_allocation_ms,
-                timestamp=now,
-            ),
+        update = JobUpdate(
+            state=state,
+            status=status,
+            new_time_allocation=new_time_allocation_ms,
+            timestamp=now,
         )
+        self.store.add_update(job_id, update)
         if provider_generated_id is not None:
             self.store.set_provider_generated_id(job_id, provider_generated_id)
         if new_time_allocation_ms is not None:
             spec = job.specification.model_copy(deep=True)
             spec.time_allocation = SimpleDuration.from_ms(new_time_allocation_ms)
             self.store.set_time_allocation(job_id, new_time_allocation_ms, spec)
-        if state is not None and state is not job.state:
+        changed = state is not None and state is not job.state
+        if state is not None and changed:
             self.store.set_state(
                 job_id, state, started_at=now if state is JobState.RUNNING else None
             )
             log.info("job %s is now %s", job_id, state.value)
-            if state.is_final:
-                self._notify_end(job_id)
+        self._notify_update(job_id, update, changed)
+        if state is not None and changed and state.is_final:
+            self._notify_end(job_id)
 
     def save_backend_state(self, job_id: str, state: dict[str, Any]) -> None:
         self.store.set_backend_state(job_id, state)
+
+    # --- update listeners (jobs.follow) ----------------------------------------------------
+
+    def on_update(self, job_id: str, listener: JobUpdateListener) -> Callable[[], None]:
+        """Call ``listener`` with every update of ``job_id`` as it is recorded (from
+        ``post_update``, before its end listeners); returns an unsubscribe."""
+        self._update_listeners.setdefault(job_id, set()).add(listener)
+
+        def unsubscribe() -> None:
+            listeners = self._update_listeners.get(job_id)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._update_listeners[job_id]
+
+        return unsubscribe
+
+    def _notify_update(self, job_id: str, update: JobUpdate, changed: bool) -> None:
+        listeners = self._update_listeners.get(job_id)
+        if not listeners:
+            return
+        job = self.store.get_job(job_id)
+        if job is None:
+            return
+        for listener in list(listeners):
+            try:
+                listener(job, update, changed)
+            except Exception:  # a broken listener must not break the state change
+                log.exception("job update listener failed")
 
     # --- job end listeners (shell sockets) -------------------------------------------------
 

@@ -22,6 +22,7 @@ from .backends import create_backend
 from .backends.base import Backend
 from .catalog import Catalog
 from .config import LocalConfig
+from .follow_socket import JobFollowSocket, follow_route
 from .instance import DataDirLock, ServerInfo, read_info, remove_info, write_info
 from .jobs import JobService
 from .sessions import ShellSessions
@@ -83,6 +84,7 @@ class LocalServer:
         self.url = ""
         self.refresh_token_file = self.data_dir / "refresh_token"
         self.shell_sockets: set[ProviderShellSocket] = set()
+        self.follow_sockets: set[JobFollowSocket] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: HTTPServer | None = None
         self._lock = DataDirLock(self.data_dir)
@@ -136,6 +138,7 @@ class LocalServer:
         provider = re.escape(self.config.provider_id)
         socket_args: dict[str, ShellSocketServer] = {"server": self}
         routes: list[Any] = [
+            follow_route(self),  # GET /api/jobs with Upgrade: websocket (POST is jobs.create)
             *api_routes(self),
             (rf"/ucloud/{provider}/websocket/?", ProviderShellSocket, socket_args),
         ]
@@ -250,6 +253,8 @@ class LocalServer:
             self._idle_watch.cancel()
         if self._http is not None:
             self._http.stop()
+        for follower in list(self.follow_sockets):
+            follower.shutdown()
         await asyncio.gather(
             *(s.shutdown() for s in list(self.shell_sockets)), return_exceptions=True
         )

@@ -9,6 +9,8 @@ from .base import UCloudModel, to_wire
 from .calls import CALLS, Call, decode_query, encode_query, find_call
 from .envelopes import BulkRequest, BulkResponse, ErrorBody, FindByStringId, PageV2
 from .jobs import (
+    JOBS_FOLLOW_CALL,
+    JOBS_FOLLOW_PATH,
     Application,
     ApplicationMetadata,
     AppParameterValue,
@@ -20,12 +22,15 @@ from .jobs import (
     JobPermissions,
     JobsBrowseRequest,
     JobsExtendRequestItem,
+    JobsFollowMessage,
+    JobsFollowRequest,
     JobsOpenInteractiveSessionRequestItem,
     JobSpecification,
     JobsRetrieveRequest,
     JobState,
     JobStatus,
     JobUpdate,
+    LogEntry,
     NameAndVersion,
     SimpleDuration,
 )
@@ -36,6 +41,7 @@ from .products import (
     JobSupport,
     ProductCategory,
     ProductReference,
+    ProductsBrowseRequest,
     ResolvedSupport,
     SupportByProvider,
 )
@@ -63,6 +69,8 @@ from .shell import (
 
 __all__ = [
     "CALLS",
+    "JOBS_FOLLOW_CALL",
+    "JOBS_FOLLOW_PATH",
     "AccountingUnit",
     "AppParameterValue",
     "Application",
@@ -88,8 +96,11 @@ __all__ = [
     "JobUpdate",
     "JobsBrowseRequest",
     "JobsExtendRequestItem",
+    "JobsFollowMessage",
+    "JobsFollowRequest",
     "JobsOpenInteractiveSessionRequestItem",
     "JobsRetrieveRequest",
+    "LogEntry",
     "NameAndVersion",
     "OpenSession",
     "OpenSessionShell",
@@ -99,6 +110,7 @@ __all__ = [
     "PageV2",
     "ProductCategory",
     "ProductReference",
+    "ProductsBrowseRequest",
     "RefreshResponse",
     "ResolvedSupport",
     "ShellAck",

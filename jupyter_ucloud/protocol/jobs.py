@@ -1,4 +1,5 @@
-"""Jobs: specification, status, state, updates, the Job resource and the jobs.* request types.
+"""Jobs: specification, status, state, updates, the Job resource, the jobs.* request types, and
+``jobs.follow`` (``JobsFollowRequest`` / ``JobsFollowMessage``).
 
 Which fields are always written follows Go's JSON of ``Job`` (reference section 3.4): ``JobUpdate``
 and ``JobStatus`` fields are ``util.Option`` or plain fields, so they are in ``wire_always`` and
@@ -15,9 +16,12 @@ from typing import Any
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from .base import UCloudModel
+from .envelopes import FindByStringId
 from .products import ComputeProduct, ProductReference, ResolvedSupport
 
 __all__ = [
+    "JOBS_FOLLOW_CALL",
+    "JOBS_FOLLOW_PATH",
     "AppParameterValue",
     "Application",
     "ApplicationMetadata",
@@ -33,8 +37,11 @@ __all__ = [
     "JobUpdate",
     "JobsBrowseRequest",
     "JobsExtendRequestItem",
+    "JobsFollowMessage",
+    "JobsFollowRequest",
     "JobsOpenInteractiveSessionRequestItem",
     "JobsRetrieveRequest",
+    "LogEntry",
     "NameAndVersion",
     "SimpleDuration",
 ]
@@ -321,3 +328,78 @@ class JobsOpenInteractiveSessionRequestItem(UCloudModel):
     rank: StrictInt = 0
     session_type: InteractiveSessionType
     target: str | None = None
+
+
+# --- jobs.follow (reference section 5.2) ----------------------------------------------------------
+
+#: ``jobs.follow`` is a websocket at the path of ``jobs.create`` (a GET with ``Upgrade``).
+JOBS_FOLLOW_PATH = "/api/jobs"
+JOBS_FOLLOW_CALL = "jobs.follow"
+
+
+class JobsFollowRequest(UCloudModel):
+    """The one text frame a client sends on the ``jobs.follow`` websocket:
+    ``{"call": "jobs.follow", "streamId", "payload": {"id"}, "bearer", "project"}``.
+
+    UCloud's core reads only this frame and does not check ``call``; ``bearer`` is the access
+    token (websockets carry no ``Authorization`` header)."""
+
+    wire_always = ("call",)
+
+    call: str = JOBS_FOLLOW_CALL
+    stream_id: str
+    payload: FindByStringId
+    bearer: str | None = Field(default=None, repr=False)
+    project: str | None = None
+
+
+class LogEntry(UCloudModel):
+    """One ``log`` entry of a ``JobsFollowMessage``: a chunk of one rank's output.
+
+    Go writes all four fields (``null`` when absent). The core forwards every frame of the
+    provider's stream as an entry, pings and the final response included, so an entry with
+    neither ``stdout``, ``stderr`` nor ``channel`` carries nothing and must be ignored
+    (``is_empty``). ``channel`` names other data (``utilization-data``, ``kv``, ...)."""
+
+    wire_always = ("rank", "stdout", "stderr", "channel")
+
+    rank: StrictInt = 0
+    stdout: str | None = None
+    stderr: str | None = None
+    channel: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """Neither output nor a channel: what clients ignore."""
+        return self.stdout is None and self.stderr is None and self.channel is None
+
+
+class JobsFollowMessage(UCloudModel):
+    """The payload of each ``{"type": "message", "streamId", "payload"}`` frame of
+    ``jobs.follow``: the first carries ``initial_job`` (the job with product, support and
+    updates); later ones new ``updates`` and, when the state changed, ``new_status`` (the whole
+    ``JobStatus``); log frames one ``log`` entry each. ``updates`` and ``log`` are always lists
+    (Go's ``NonNilSlice``); ``newStatus`` and ``initialJob`` are ``null`` when absent."""
+
+    wire_always = ("updates", "log", "new_status", "initial_job")
+
+    updates: list[JobUpdate] = []
+    log: list[LogEntry] = []
+    new_status: JobStatus | None = None
+    initial_job: Job | None = None
+
+    @field_validator("updates", "log", mode="before")
+    @classmethod
+    def _nil_lists(cls, value: Any) -> Any:
+        return _nil_slice(value)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing a client needs: no job, no status, no update, and no log entry that is
+        not empty."""
+        return (
+            self.initial_job is None
+            and self.new_status is None
+            and not self.updates
+            and all(entry.is_empty for entry in self.log)
+        )

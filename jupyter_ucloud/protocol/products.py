@@ -25,6 +25,7 @@ __all__ = [
     "JobSupport",
     "ProductCategory",
     "ProductReference",
+    "ProductsBrowseRequest",
     "ResolvedSupport",
     "SupportByProvider",
 ]
@@ -248,3 +249,19 @@ class SupportByProvider(UCloudModel):
             if item.support.product == reference or item.product.reference == reference:
                 return item
         return None
+
+
+class ProductsBrowseRequest(UCloudModel):
+    """Query of ``GET /api/products/v2/browse`` (``products.v2.browse``, reference 5.3); the
+    answer is a ``PageV2`` of products, one per item. ``next`` is ``<provider>@<category>@<name>``
+    of the last item of the previous page."""
+
+    items_per_page: StrictInt | None = None
+    next: str | None = None
+    filter_name: str | None = None
+    filter_product_type: str | None = None
+    filter_provider: str | None = None
+    filter_category: str | None = None
+    filter_usable: StrictBool | None = None
+    include_balance: StrictBool | None = None
+    include_max_balance: StrictBool | None = None

@@ -12,6 +12,7 @@ from traitlets import Float, Integer, List, Unicode, default
 
 from .. import logredact
 from .embedded import EmbeddedServer
+from .follow_hub import FollowHub
 from .handlers import handlers
 from .shells import ShellManager
 from .upstream import Upstream
@@ -83,6 +84,16 @@ class UCloud(ExtensionApp):
     request_timeout = Float(30.0, help="Seconds to wait for UCloud or the provider.").tag(
         config=True
     )
+    follow_history_bytes = Integer(
+        1024 * 1024,
+        help="Bytes of each rank's recent stdout, and of its stderr, kept per followed job for "
+        "browser tabs that join later or fall behind (/ucloud/api/jobs/follow).",
+    ).tag(config=True)
+    follow_linger = Float(
+        30.0,
+        help="Seconds a job's upstream follow stream stays open after its last tab left (a "
+        "reload finds it with its history).",
+    ).tag(config=True)
     embedded_data_dir = Unicode(
         help="Data directory of the embedded UCloud server "
         "(default: jupyter_data_dir()/ucloud-local)."
@@ -148,8 +159,18 @@ class UCloud(ExtensionApp):
             connect_timeout=self.request_timeout,
             log=self.log,
         )
+        self.follow_hub = FollowHub(
+            self.upstream,
+            history_bytes=self.follow_history_bytes,
+            linger=self.follow_linger,
+            slow_client_timeout=self.slow_client_timeout,
+        )
         self.settings.update(
-            {"ucloud_upstream": self.upstream, "ucloud_shells": self.shell_manager}
+            {
+                "ucloud_upstream": self.upstream,
+                "ucloud_shells": self.shell_manager,
+                "ucloud_follow": self.follow_hub,
+            }
         )
         if not self.upstream.remote:
             # Hints for kernels (e.g. the notebook client): where the proxy is; nothing secret.
@@ -194,6 +215,7 @@ class UCloud(ExtensionApp):
         self.shell_manager.start()
 
     async def stop_extension(self) -> None:
+        await self.follow_hub.close_all()
         await self.shell_manager.close_all()
         embedded = self.upstream.embedded
         if embedded is not None and embedded.info is not None:

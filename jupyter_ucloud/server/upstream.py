@@ -24,6 +24,7 @@ from .errors import ProxyError, proxy_error
 from .shells import JOB_ENDED_MESSAGES, ShellError
 
 if TYPE_CHECKING:
+    from ..client.async_follow import AsyncJobFollower
     from ..client.async_shell import AsyncShell
 
 __all__ = ["Upstream", "host_allowed"]
@@ -251,6 +252,17 @@ class Upstream:
             Prepared(CALLS["jobs.retrieve"], query={"id": job_id}, parse=Job.model_validate)
         )
         return str(job.status.state) if job.status is not None else None
+
+    # --- jobs.follow ----------------------------------------------------------------------------
+
+    async def follow_job(self, job_id: str) -> AsyncJobFollower:
+        """Open ``jobs.follow`` of ``job_id`` with this server's credentials (for the follow
+        hub); ``ProxyError`` (its message redacted) when it cannot be opened."""
+        client = await self.client()
+        try:
+            return await client.jobs.follow(job_id)
+        except UCloudError as err:
+            raise self._error(err) from None
 
     # --- shells ---------------------------------------------------------------------------------
 

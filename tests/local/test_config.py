@@ -42,7 +42,12 @@ def test_toml_config(fresh_local_server) -> None:
     assert list(products.products_by_provider) == ["mine"]
     (big,) = products.all()
     assert big.product.cpu == 8
-    assert big.features == ["jobs.docker.enabled", "jobs.docker.extension", "jobs.docker.terminal"]
+    assert big.features == [
+        "jobs.docker.enabled",
+        "jobs.docker.extension",
+        "jobs.docker.logs",
+        "jobs.docker.terminal",
+    ]
 
     reference = {"id": "big", "category": "big", "provider": "mine"}
     (job_id,) = api.create(

@@ -34,10 +34,15 @@ def test_retrieve_products(api: Api) -> None:
     assert example["product"]["category"]["provider"] == "local"
     assert "accountingUnit" in example["product"]["category"]
     assert example["support"]["product"] == product("compute-example")
-    assert example["support"]["docker"] == {"enabled": True, "terminal": True}
+    # The process backend captures each rank's output: `logs` (jobs.follow streams it).
+    assert example["support"]["docker"] == {"enabled": True, "logs": True, "terminal": True}
     assert example["support"]["virtualMachine"] == {}
     assert example["support"]["native"] == {}
-    assert example["features"] == ["jobs.docker.enabled", "jobs.docker.terminal"]
+    assert example["features"] == [
+        "jobs.docker.enabled",
+        "jobs.docker.logs",
+        "jobs.docker.terminal",
+    ]
 
     assert not by_name["batch-small"].supports_terminal
     assert (

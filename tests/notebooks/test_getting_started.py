@@ -79,6 +79,25 @@ def test_job_started_on_two_ranks_and_ran_a_command_on_each(executed: Any) -> No
     assert "rank-1-says-42" in out
 
 
+def test_batch_job_output_streamed_into_the_cell(executed: Any) -> None:
+    cell = cell_tagged(executed, "batch-follow")
+    streams: dict[str, str] = {}
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            streams[output.name] = streams.get(output.name, "") + output.text
+    lines = streams.get("stdout", "").splitlines()
+    for rank in (0, 1):
+        mine = [line for line in lines if line.startswith(f"[rank {rank}] ")]
+        assert mine == [f"[rank {rank}] rank {rank} line {i}" for i in (1, 2, 3)], lines
+    assert any(re.fullmatch(r"job \d+: SUCCESS .*", line) for line in lines), lines
+    assert sorted(streams.get("stderr", "").splitlines()) == [
+        "[rank 0] rank 0 done",
+        "[rank 1] rank 1 done",
+    ]
+    logs = stdout_of(cell_tagged(executed, "batch-logs"))
+    assert logs == "rank 1 line 1\nrank 1 line 2\nrank 1 line 3\n\n"
+
+
 def test_open_terminal_button_reaches_the_front_end(executed: Any) -> None:
     state = widget_state(executed, cell_tagged(executed, "terminal-button"))
     assert state["model_name"] == "OpenTerminalButtonModel"

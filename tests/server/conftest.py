@@ -215,3 +215,15 @@ async def new_term(api: Api, connect: Callable[..., Awaitable[Term]]) -> Term:
     term = await connect(model["name"])
     await term.wait_ready()
     return term
+
+
+@pytest.fixture
+def open_tab(jp_ws_fetch: Callable[..., Awaitable[Any]]) -> Callable[[str], Awaitable[Any]]:
+    """``await open_tab(job_id)``: a ``follow_tab.Tab`` on ``/ucloud/api/jobs/follow?id=``."""
+    from .follow_tab import Tab
+
+    async def open_(job_id: str) -> Tab:
+        ws = await jp_ws_fetch("ucloud", "api", "jobs", "follow", params={"id": job_id})
+        return Tab(ws)
+
+    return open_

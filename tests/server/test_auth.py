@@ -24,6 +24,7 @@ WALK: list[tuple[str, str, str | None]] = [
     ("GET", "ucloud/shells/ucloud-1-0-abcdef12", None),
     ("DELETE", "ucloud/shells/ucloud-1-0-abcdef12", None),
     ("WS", "ucloud/shells/ucloud-1-0-abcdef12/websocket", None),
+    ("WS", "ucloud/api/jobs/follow?id=1", None),
 ]
 
 
@@ -42,7 +43,7 @@ async def _walk(
         params = dict([path.split("?")[1].split("=")]) if "?" in path else None
         try:
             if method == "WS":
-                ws = await jp_ws_fetch(*parts, headers=dict(headers))
+                ws = await jp_ws_fetch(*parts, headers=dict(headers), params=params)
                 ws.close()
                 code, text = 101, ""
             else:

@@ -23,7 +23,7 @@ def test_lists_products_with_capabilities(uc: UCloud) -> None:
     labels = {value: label for label, value in picker.dropdown.options}
     assert set(labels) == {key("compute-example"), key("batch-small"), key("compute-multi")}
     assert labels[key("batch-small")].endswith("[no terminal]")
-    assert "[terminal, time extension]" in labels[key("compute-multi")]
+    assert "[terminal, logs, time extension]" in labels[key("compute-multi")]
     assert "2 CPU · 4 GB" in labels[key("compute-multi")]
     assert picker.value == picker.products[0].product.reference
     assert picker.error.value == ""

@@ -90,7 +90,8 @@ class SlurmBackend:
         options = sbatch_options(job, product, self.settings)
         env = job_environment(job, None, product=product, application=app, extra=self._extra_env)
         try:
-            slurm_id = await self.cli.sbatch(options, batch_script(job, app.argv(values)), env)
+            script = batch_script(job, app.argv(values), self._config.log_limit_bytes)
+            slurm_id = await self.cli.sbatch(options, script, env)
         except SlurmCommandError as err:
             await self._sink.post_update(
                 job.id, JobState.FAILURE, f"Slurm did not accept the job: {err.message}"

@@ -6,6 +6,13 @@ the ``r``-th node (``SLURM_NODEID``) and runs in ``<work_dir>/rank-<r>``. The sc
 srun's exit code (the highest of the ranks'), so a batch job is COMPLETED when every rank exits 0
 and FAILED otherwise; an interactive application (``terminal``: ``sleep infinity``) holds the
 allocation until it is cancelled or runs out of time.
+
+Each rank's stdout and stderr go to ``<work_dir>/rank-<r>.out`` and ``rank-<r>.err`` (0600), as
+the process backend's supervisor writes them, for ``jobs.follow``: the rank launcher runs the
+command with both on pipes, each copied by ``head -c <limit>`` (coreutils only: compute nodes need
+nothing of ours); past the limit the copy appends ``[jupyter-ucloud: rank r's stdout passed the
+limit of N bytes; the rest was not kept]`` and reads the rest away, so the program never blocks
+on a full pipe. The launcher waits for both copies and exits with the command's status.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from .slurm_cli import minutes_for
 from .slurm_config import SlurmSettings
 
 __all__ = [
+    "RANK_LAUNCHER",
     "batch_script",
     "job_name",
     "sbatch_options",
@@ -53,12 +61,30 @@ def sbatch_options(job: JobRecord, product: ProductSpec, settings: SlurmSettings
     return [*options, *settings.sbatch_args]
 
 
-def batch_script(job: JobRecord, argv: Sequence[str]) -> str:
-    """The batch script: ``argv`` once per node, in the rank's directory, with its rank set."""
-    rank_launcher = (
-        'export UCLOUD_RANK="$SLURM_NODEID"; dir="$1/rank-$SLURM_NODEID"; shift; '
-        'mkdir -p "$dir" && cd "$dir" && exec "$@"'
-    )
+#: What ``srun`` runs on each node: ``bash -c RANK_LAUNCHER ucloud-rank <work_dir> <limit>
+#: <argv...>`` (see the module docstring).
+RANK_LAUNCHER = """\
+export UCLOUD_RANK="$SLURM_NODEID"
+base="$1/rank-$SLURM_NODEID"; limit="$2"; shift 2
+capture() {
+  head -c "$limit" >> "$1"
+  if [ "$(head -c 1 | wc -c)" -gt 0 ]; then
+    note="[jupyter-ucloud: rank %s's %s passed the limit of %s bytes; the rest was not kept]"
+    printf "\\n$note\\n" "$SLURM_NODEID" "$2" "$limit" >> "$1"
+    cat > /dev/null
+  fi
+}
+mkdir -p "$base" || exit 1
+(umask 077 && : >> "$base.out" && : >> "$base.err") || exit 1
+cd "$base" || exit 1
+{ { "$@" 2>&3 3>&- | capture "$base.out" stdout 3>&-; exit "${PIPESTATUS[0]}"; } 3>&1 \\
+  | capture "$base.err" stderr; exit "${PIPESTATUS[0]}"; }
+"""
+
+
+def batch_script(job: JobRecord, argv: Sequence[str], log_limit: int = 256 * 1024 * 1024) -> str:
+    """The batch script: ``argv`` once per node, in the rank's directory, with its rank set and
+    its output captured (at most ``log_limit`` bytes of each of stdout and stderr)."""
     srun = [
         "srun",
         "--nodes=$SLURM_JOB_NUM_NODES",  # expanded by bash below (not quoted)
@@ -66,9 +92,10 @@ def batch_script(job: JobRecord, argv: Sequence[str]) -> str:
         "--kill-on-bad-exit=0",
         "bash",
         "-c",
-        rank_launcher,
+        RANK_LAUNCHER,
         "ucloud-rank",
         str(job.work_dir),
+        str(max(1, log_limit)),
         *argv,
     ]
     quoted = " ".join(a if a.startswith("--nodes=$") else shlex.quote(a) for a in srun)

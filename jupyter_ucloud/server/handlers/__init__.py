@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .api import ApplicationsHandler, JobsProxyHandler, StatusHandler
+from .follow import JobFollowWebSocketHandler
 from .shells import ShellHandler, ShellsHandler
 from .terminal import TerminalWebSocketHandler
 
@@ -17,6 +18,7 @@ def handlers() -> list[tuple[str, Any]]:
     return [
         (r"/ucloud/api/status/?", StatusHandler),
         (r"/ucloud/api/applications/?", ApplicationsHandler),
+        (r"/ucloud/api/jobs/follow/?", JobFollowWebSocketHandler),  # before the jobs proxy
         (r"/ucloud/api/jobs(?:/(?P<operation>[A-Za-z]+))?/?", JobsProxyHandler),
         (r"/ucloud/shells/?", ShellsHandler),
         (rf"/ucloud/shells/{SHELL_NAME}/websocket/?", TerminalWebSocketHandler),

@@ -111,6 +111,11 @@ class UCloudAPIHandler(ExtensionHandlerMixin, APIHandler):
         self.finish(json.dumps(value))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._body is None:
+            # Refused before the body was read (403 in prepare, 413): tornado closes the
+            # connection after this answer. Say so, or a client that reuses the connection for
+            # its next request gets a reset instead of an answer.
+            self.set_header("Connection", "close")
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ProxyError):
             self.set_header("Content-Type", "application/json")

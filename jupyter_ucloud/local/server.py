@@ -216,6 +216,8 @@ class LocalServer:
             return f"{jobs} job(s) not ended"
         if self.shell_sockets:
             return f"{len(self.shell_sockets)} open shell(s)"
+        if self.follow_sockets:
+            return f"{len(self.follow_sockets)} job follower(s)"
         return None
 
     async def _watch_idleness(self, timeout: float) -> None:

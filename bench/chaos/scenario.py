@@ -1,0 +1,449 @@
+"""The chaos scenario: a real Jupyter server in embedded mode, running jobs, typing clients, a
+writing batch job; the checks made after every kill and at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from jupyter_ucloud.local.instance import pid_alive, read_info
+from tests.notebooks.jupyter_server_process import JupyterServerProcess
+
+from . import procs
+from .slurm import SlurmCluster
+from .terminal import Client, Told, check_file
+
+#: Interactive jobs: (key, product, ranks); one client types on each rank.
+INTERACTIVE = (("a", "compute-multi", 2), ("b", "compute-multi", 2), ("c", "compute-example", 1))
+BATCH_COMMAND = (
+    "i=0; while [ ! -e ../stop-chaos ]; do i=$((i+1)); echo batch-$i; sleep 0.2; done;"
+    " echo batch-end-$i"
+)
+READOPTED = "The embedded server restarted and re-adopted the job"
+
+
+@dataclass
+class Job:
+    key: str
+    id: str
+    replicas: int
+    batch: bool
+    folder: Path
+    supervisor: int | None = None
+    ranks: tuple[int, ...] = ()
+    slurm_id: str | None = None
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Round:
+    number: int
+    at: float  # seconds since the loop started
+    target: str
+    detail: str = ""
+    told: str = ""
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    #: cid -> what that client must have been told (a test of the first ``Told``); the others
+    #: must have been told nothing.
+    expect: dict[str, Callable[[Told], bool]] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, pause: float = 0.05) -> Any:
+    """``predicate()``'s first true value within ``timeout`` s, else its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(pause)
+
+
+def local_cli(action: str, data_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "jupyter_ucloud", "local", action, "--data-dir", str(data_dir)]
+
+
+class Scenario:
+    def __init__(self, root: Path, slurm: bool, rng: random.Random, hours: int) -> None:
+        self.root = root
+        self.rng = rng
+        self.hours = hours
+        self.cluster = SlurmCluster(Path(os.environ["SLURM_CONF"])) if slurm else None
+        extra: dict[str, object] = {}
+        if self.cluster is not None:
+            config = root / "slurm-config.json"
+            root.mkdir(parents=True, exist_ok=True)
+            slurm_settings = {"poll_interval": 1, "slurm_conf": str(self.cluster.conf)}
+            config.write_text(json.dumps({"backend": "slurm", "slurm": slurm_settings}))
+            extra["embedded_config_file"] = str(config)
+        self.jupyter = JupyterServerProcess(root, ucloud_extra=extra)
+        self.data_dir = self.jupyter.embedded_data_dir
+        self.up = threading.Event()
+        self.stop = threading.Event()
+        self.jobs: list[Job] = []
+        self.clients: list[Client] = []
+        self.embedded_pids: list[int] = []
+        self.batch_seen = 0
+        self.down_slurmd: str | None = None  # killed and not started again yet
+
+    @property
+    def targets(self) -> list[str]:
+        return ["jupyter", "embedded", "shell"] + (["slurmd"] if self.cluster else [])
+
+    @property
+    def batch(self) -> Job:
+        return next(job for job in self.jobs if job.batch)
+
+    # --- the Jupyter server's API -------------------------------------------------------------
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        answer = requests.request(
+            method,
+            self.jupyter.url + path,
+            headers={"Authorization": f"token {self.jupyter.token}"},
+            json=body,
+            timeout=timeout,
+        )
+        if answer.status_code >= 300:
+            raise ApiError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+        return answer.json() if answer.text else None
+
+    def retrieve(self, job_id: str) -> dict[str, Any]:
+        job = self.call("GET", f"ucloud/api/jobs/retrieve?id={job_id}&includeUpdates=true")
+        assert isinstance(job, dict)
+        return job
+
+    def states(self) -> dict[str, str]:
+        return {job.id: self.retrieve(job.id)["status"]["state"] for job in self.jobs}
+
+    def _create(self, product: str, replicas: int, command: str | None = None) -> str:
+        spec: dict[str, Any] = {
+            "application": {"name": "batch" if command else "terminal", "version": "1"},
+            "product": {"id": product, "category": product, "provider": "local"},
+            "replicas": replicas,
+            "timeAllocation": {"hours": self.hours, "minutes": 0, "seconds": 0},
+        }
+        if command:
+            spec["parameters"] = {"command": {"type": "text", "value": command}}
+        answer = self.call("POST", "ucloud/api/jobs", {"items": [spec]})
+        return str(answer["responses"][0]["id"])
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.jupyter.start()
+        self.up.set()
+        for key, product, ranks in INTERACTIVE:
+            job_id = self._create(product, ranks)
+            self.jobs.append(Job(key, job_id, ranks, False, self.data_dir / "jobs" / job_id))
+        batch_id = self._create("batch-small", 1, BATCH_COMMAND)
+        self.jobs.append(Job("batch", batch_id, 1, True, self.data_dir / "jobs" / batch_id))
+        states = wait_for(
+            lambda: set(self.states().values()) == {"RUNNING"} and self.states(), 180, 0.5
+        )
+        if not states:
+            raise RuntimeError(f"the jobs did not all start: {self.states()}")
+        for job in self.jobs:
+            self._identify(job)
+        self._note_embedded()
+        for job in self.jobs:
+            for rank in range(job.replicas if not job.batch else 0):
+                cid = f"{job.key}{rank}"
+                file = job.folder / f"rank-{rank}" / f"chaos-{cid}.txt"
+                client = Client(cid, job.id, rank, file, self.jupyter, self.up, self.stop)
+                self.clients.append(client)
+                client.start()
+        typing = wait_for(lambda: all(c.acked_since(0) >= 2 for c in self.clients), 180, 0.2)
+        if not typing:
+            raise RuntimeError(f"the clients do not type: {self.client_states()}")
+
+    def _identify(self, job: Job) -> None:
+        """Who the job is: its supervisor and rank pids, or its Slurm job."""
+        if self.cluster is not None:
+            job.slurm_id = self.retrieve(job.id).get("providerGeneratedId")
+            return
+        record = json.loads((job.folder / "supervisor.json").read_text())
+        job.supervisor = int(record["pid"])
+        job.ranks = tuple(int(rank["pid"]) for rank in record["ranks"])
+
+    def _note_embedded(self) -> None:
+        info = read_info(self.data_dir)
+        if info is not None and info.pid not in self.embedded_pids:
+            self.embedded_pids.append(info.pid)
+
+    def client_states(self) -> str:
+        return ", ".join(
+            f"{c.cid}: {'open' if c.connected else 'closed'}, {len(c.acked)} acked"
+            + (f", last failure {c.opened[-1].failures[-1:]}" if c.opened else "")
+            for c in self.clients
+        )
+
+    # --- after each kill ----------------------------------------------------------------------
+
+    def wait_told(self, clients: list[Client], since: float, timeout: float) -> dict[str, Told]:
+        wait_for(lambda: all(c.told_since(since) for c in clients), timeout)
+        return {c.cid: c.told_since(since)[0] for c in clients if c.told_since(since)}
+
+    def check_round(self, r: Round, since: float) -> None:
+        """Everything that must hold once the clients have recovered from the kill."""
+        typing = wait_for(
+            lambda: all(c.connected and c.acked_since(since) >= 2 for c in self.clients), 90
+        )
+        r.checks.append(Check("typing", bool(typing), "" if typing else self.client_states()))
+        time.sleep(0.5)  # a late disconnect of a client that should not have one shows now
+        r.checks.append(self._check_told(r, since))
+        r.checks.append(self._check_jobs())
+        r.checks.append(self._check_identity(r, since))
+        r.checks.append(self._check_files())
+        r.checks.append(self._check_batch(final=False))
+        r.checks.append(self._check_one_server())
+        r.checks.append(self._check_stray_shells())
+        stalls = [f"{c.cid}#{s.number}" for c in self.clients for s in c.stalls if s.at >= since]
+        crashed = [f"{c.cid}: {c.crashed}" for c in self.clients if c.crashed]
+        r.checks.append(Check("no stall", not stalls and not crashed, " ".join(stalls + crashed)))
+        self._note_embedded()
+
+    def _check_told(self, r: Round, since: float) -> Check:
+        wrong = []
+        summaries: dict[str, int] = {}
+        for client in self.clients:
+            events = client.told_since(since)
+            for event in events[:1]:
+                summaries[event.summary()] = summaries.get(event.summary(), 0) + 1
+            test = r.expect.get(client.cid)
+            if test is None and events:
+                wrong.append(f"{client.cid} told {[e.summary() for e in events]} (expected none)")
+            elif test is not None and not events:
+                wrong.append(f"{client.cid} told nothing")
+            elif test is not None and (not test(events[0]) or len(events) > 1):
+                wrong.append(f"{client.cid} told {[(e.summary(), e.message) for e in events]}")
+        told = ", ".join(f"{n}x {s}" for s, n in sorted(summaries.items())) or "none"
+        r.told = f"{told} ({len(r.expect)} expected)" if r.expect else told
+        return Check("told", not wrong, "; ".join(wrong))
+
+    def _check_jobs(self) -> Check:
+        try:
+            states = self.states()
+            page = self.call("GET", "ucloud/api/jobs/browse?itemsPerPage=250")
+        except (ApiError, requests.RequestException) as err:
+            return Check("jobs", False, str(err))
+        listed = sorted(str(item["id"]) for item in page["items"])
+        created = sorted(job.id for job in self.jobs)
+        problems = [f"job {j} is {s}" for j, s in states.items() if s != "RUNNING"]
+        if listed != created or page.get("next"):
+            problems.append(f"browse lists {listed}, created {created}")
+        return Check("jobs", not problems, "; ".join(problems))
+
+    def _check_identity(self, r: Round, since: float) -> Check:
+        """The same jobs run: same supervisors and rank processes (or Slurm jobs), adopted and
+        not started again."""
+        problems = []
+        if self.cluster is not None:
+            seen = self.cluster.jobs_under(self.data_dir)
+            for job in self.jobs:
+                mine = [(i, state) for i, name, state in seen if name == f"ucloud-{job.id}"]
+                if mine != [(job.slurm_id, "RUNNING")]:
+                    problems.append(f"job {job.id}: Slurm has {mine}, expected {job.slurm_id}")
+        else:
+            supervisors = procs.supervisors(procs.snapshot(), self.data_dir)
+            if len(supervisors) != len(self.jobs):
+                problems.append(f"{len(supervisors)} supervisors for {len(self.jobs)} jobs")
+            for job in self.jobs:
+                record = json.loads((job.folder / "supervisor.json").read_text())
+                ranks = tuple(int(rank["pid"]) for rank in record["ranks"])
+                alive = pid_alive(job.supervisor or 0) and all(pid_alive(p) for p in job.ranks)
+                if record["pid"] != job.supervisor or ranks != job.ranks or not alive:
+                    problems.append(f"job {job.id}: supervisor/ranks changed or gone: {record}")
+        if r.target == "embedded" and self.cluster is None:
+            for job in self.jobs:
+                updates = self.retrieve(job.id).get("updates") or []
+                if not any(u.get("status") == READOPTED for u in updates[-3:]):
+                    problems.append(f"job {job.id}: no re-adoption update")
+        return Check("same jobs", not problems, "; ".join(problems))
+
+    def _check_files(self) -> Check:
+        problems = []
+        for client in self.clients:
+            wrong = check_file(client)
+            if wrong:
+                problems.append(f"{client.cid}: {wrong}")
+        return Check("files", not problems, "; ".join(problems))
+
+    def batch_lines(self) -> list[str]:
+        folder = self.batch.folder
+        files = [folder / "rank-0.out", *sorted(folder.glob("slurm-*.out"))]
+        text = "".join(f.read_text() for f in files if f.exists())
+        lines = text.split("\n")
+        return lines[:-1]  # the last one is partial (or empty)
+
+    def _check_batch(self, final: bool) -> Check:
+        lines = self.batch_lines()
+        body = lines[:-1] if final else lines
+        expected = [f"batch-{i}" for i in range(1, len(body) + 1)]
+        problems = []
+        if body != expected:
+            first = next(i for i, (a, b) in enumerate(zip(body, expected, strict=False)) if a != b)
+            problems.append(f"line {first + 1} is {body[first]!r}, expected {expected[first]!r}")
+        if final and (not lines or lines[-1] != f"batch-end-{len(body)}"):
+            problems.append(f"last line {lines[-1:]!r}, expected 'batch-end-{len(body)}'")
+        if not final and len(body) <= self.batch_seen:
+            problems.append(f"no new line since the last round ({len(body)} lines)")
+        self.batch_seen = len(body)
+        return Check("batch output", not problems, "; ".join(problems) or f"{len(body)} lines")
+
+    def _check_one_server(self) -> Check:
+        found = procs.embedded_servers(procs.snapshot(), self.data_dir)
+        info = read_info(self.data_dir)
+        ok = len(found) == 1 and info is not None and found[0].pid == info.pid
+        detail = f"processes {[p.pid for p in found]}, server.json {info.pid if info else None}"
+        return Check("one server", ok, "" if ok else detail)
+
+    def _check_stray_shells(self) -> Check:
+        """Each job has exactly as many login shells (and, on Slurm, srun processes) as clients:
+        the shells of lost connections have ended."""
+
+        def problems() -> list[str]:
+            snapshot = procs.snapshot()
+            found = []
+            for job in self.jobs:
+                want = sum(1 for c in self.clients if c.job_id == job.id)
+                shells = procs.login_shells(snapshot, self.data_dir, job.id)
+                if len(shells) != want:
+                    found.append(f"job {job.id}: {len(shells)} login shells for {want} clients")
+            if self.cluster is not None:
+                sruns = procs.sruns(snapshot, self.data_dir, pty=True)
+                if len(sruns) != len(self.clients):
+                    found.append(f"{len(sruns)} srun --pty for {len(self.clients)} clients")
+            return found
+
+        left = [] if wait_for(lambda: not problems(), 15, 0.2) else problems()
+        return Check("no stray shell", not left, "; ".join(left))
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def finish(self, embedded_kills: int) -> list[Check]:
+        checks = []
+        self.stop.set()
+        for client in self.clients:
+            client.join(40)
+        crashed = [f"{c.cid}: {c.crashed}" for c in self.clients if c.crashed]
+        checks.append(Check("clients ended cleanly", not crashed, "; ".join(crashed)))
+        checks.append(self._check_files())
+        (self.batch.folder / "stop-chaos").touch()
+        done = wait_for(lambda: self.retrieve(self.batch.id)["status"]["state"] != "RUNNING", 120)
+        state = self.retrieve(self.batch.id)["status"]["state"]
+        checks.append(Check("batch job SUCCESS", bool(done) and state == "SUCCESS", state))
+        checks.append(self._check_batch(final=True))
+        self.jupyter.stop()
+        stopped = self.jupyter.proc is not None and self.jupyter.proc.poll() is not None
+        checks.append(Check("Jupyter stopped", stopped))
+        alive = procs.embedded_servers(procs.snapshot(), self.data_dir)
+        pids = [p.pid for p in alive]
+        checks.append(Check("embedded server outlives Jupyter", len(alive) == 1, f"pids {pids}"))
+        stop = subprocess.run(
+            local_cli("stop", self.data_dir), capture_output=True, text=True, timeout=180
+        )
+        checks.append(Check("local stop", stop.returncode == 0, (stop.stdout + stop.stderr)[-300:]))
+        checks.append(self._check_final_states())
+        left = wait_for(lambda: not procs.leftovers(procs.snapshot(), self.root), 60, 0.5)
+        rest = [] if left else procs.leftovers(procs.snapshot(), self.root)
+        checks.append(Check("no orphan", not rest, "; ".join(p.describe() for p in rest)))
+        if self.cluster is not None:
+            cluster = self.cluster
+            slurm_left = wait_for(lambda: not cluster.jobs_under(self.data_dir), 60, 0.5)
+            rest_jobs = cluster.jobs_under(self.data_dir)
+            checks.append(Check("no Slurm job left", bool(slurm_left), f"{rest_jobs}"))
+        started = len(self.embedded_pids)
+        checks.append(
+            Check(
+                "one embedded server per life",
+                started == 1 + embedded_kills,
+                f"{started} started ({', '.join(map(str, self.embedded_pids))}),"
+                f" {embedded_kills} killed",
+            )
+        )
+        return checks
+
+    def _check_final_states(self) -> Check:
+        status = subprocess.run(
+            [*local_cli("status", self.data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        problems = []
+        try:
+            answer = json.loads(status.stdout)
+        except ValueError:
+            return Check("all jobs ended", False, status.stderr[-300:])
+        if answer.get("server") or answer.get("jobs"):
+            problems.append(f"status says {answer.get('server')}, {answer.get('jobs')}")
+        db = sqlite3.connect(f"file:{self.data_dir / 'jobs.sqlite'}?mode=ro", uri=True)
+        try:
+            rows = dict(db.execute("SELECT id, state FROM jobs").fetchall())
+        finally:
+            db.close()
+        states = {str(k): v for k, v in rows.items()}
+        for job in self.jobs:
+            if states.get(job.id) != "SUCCESS":
+                problems.append(f"job {job.id} ended {states.get(job.id)}")
+        if set(states) != {job.id for job in self.jobs}:
+            problems.append(f"the store holds jobs {sorted(states)}")
+        return Check("all jobs ended", not problems, "; ".join(problems))
+
+    def cleanup(self) -> list[str]:
+        """Whatever happened: nothing of ours keeps running. Returns what had to be ended."""
+        notes = []
+        self.stop.set()
+        self.up.set()
+        if self.down_slurmd is not None and self.cluster is not None:
+            self.cluster.start_slurmd(self.down_slurmd)
+            notes.append(f"started slurmd {self.down_slurmd} again")
+        self.jupyter.stop()
+        if self.data_dir.exists():
+            subprocess.run(local_cli("stop", self.data_dir), capture_output=True, timeout=180)
+        if self.cluster is not None:
+            self.cluster.cancel_under(self.root)
+        for proc in procs.leftovers(procs.snapshot(), self.root):
+            if procs.kill9(proc.pid):
+                notes.append(f"killed leftover {proc.describe()}")
+        return notes
+
+
+def matches(what: str, reason: str = "", code: int | None = None) -> Callable[[Told], bool]:
+    """A test of what a client was told."""
+
+    def test(told: Told) -> bool:
+        return (
+            told.what == what
+            and (not reason or told.reason == reason)
+            and (code is None or told.code == code)
+        )
+
+    return test

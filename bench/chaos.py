@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository (tests/)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ (chaos/)
 
+from chaos.ending import cleanup, finish
 from chaos.kills import KILLS
 from chaos.report import HEADER, round_lines, summary_lines, verdict
 from chaos.scenario import Round, Scenario
@@ -48,6 +49,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, help="random seed (default: time); printed")
     parser.add_argument("--slurm", action="store_true", help="the embedded server on Slurm")
+    parser.add_argument(
+        "--extra",
+        action="store_true",
+        help="also kill two parts at once: Jupyter + embedded server, the embedded server twice",
+    )
+    parser.add_argument(
+        "--slurmd-down",
+        type=float,
+        default=3.0,
+        help="a killed slurmd stays down up to this long (default 3 s; keep it well under the"
+        " cluster's SlurmdTimeout, or the node goes DOWN and its jobs with it)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
     return parser.parse_args(argv)
@@ -67,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="ucloud-chaos-"))
     hours = max(1, math.ceil((args.seconds + 900) / 3600))
     scenario = Scenario(root, args.slurm, rng, hours)
+    scenario.slurmd_down = max(0.5, args.slurmd_down)
     backend = "slurm" if args.slurm else "process"
     print(
         f"# chaos: backend {backend}, seed {seed}, at most {args.rounds} rounds / "
@@ -83,17 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER, flush=True)
         loop_start = time.monotonic()
         while len(rounds) < args.rounds and time.monotonic() - loop_start < args.seconds:
-            target = rng.choice(scenario.targets)
+            target = rng.choice(scenario.targets(args.extra))
             r = Round(len(rounds) + 1, time.monotonic() - loop_start, target)
             killed = KILLS[target](scenario, r)
             scenario.check_round(r, killed)
             rounds.append(r)
             print("\n".join(round_lines(r)), flush=True)
             time.sleep(rng.uniform(0.5, 2.0))  # the clients type on
-        embedded_kills = sum(1 for r in rounds if r.target == "embedded")
-        final = scenario.finish(embedded_kills)
+        embedded_kills = sum(r.embedded_killed for r in rounds)
+        final = finish(scenario, embedded_kills)
     finally:
-        notes = scenario.cleanup()
+        notes = cleanup(scenario)
         for note in notes:
             print(f"# clean-up: {note}", flush=True)
     wall = time.monotonic() - started

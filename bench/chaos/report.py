@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from .scenario import Check, Round
 
-HEADER = f"{'#':>3} {'t/s':>6}  {'killed':<9} {'which':<34} {'clients were told':<36} timings"
+HEADER = f"{'#':>3} {'t/s':>6}  {'killed':<16} {'which':<34} {'clients were told':<36} timings"
 
 
 def _seconds(values: list[float]) -> str:
@@ -18,7 +18,7 @@ def _seconds(values: list[float]) -> str:
 
 def round_lines(r: Round) -> list[str]:
     timings = " ".join(f"{name} {_seconds(v)}" for name, v in r.timings.items() if v)
-    lines = [f"{r.number:>3} {r.at:>6.1f}  {r.target:<9} {r.detail:<34} {r.told:<36} {timings}"]
+    lines = [f"{r.number:>3} {r.at:>6.1f}  {r.target:<16} {r.detail:<34} {r.told:<36} {timings}"]
     lines += [f"      FAIL {c.name}: {c.detail}" for c in r.checks if not c.ok]
     return lines
 
@@ -37,7 +37,7 @@ def summary_lines(rounds: list[Round], final: list[Check], wall: float) -> list[
     for (target, name), values in sorted(timings.items()):
         if values:
             lines.append(
-                f"  {target:<9} {name:<18} {statistics.median(values):6.2f} "
+                f"  {target:<16} {name:<20} {statistics.median(values):6.2f} "
                 f"{max(values):6.2f} {len(values):4d}"
             )
     lines += ["", "invariants after each kill (passed / checked):"]

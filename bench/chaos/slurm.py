@@ -60,6 +60,11 @@ class SlurmCluster:
             time.sleep(0.1)
         raise RuntimeError(f"slurmd of {node} is not back: {self.node_state(node)!r}")
 
+    def nodes_of(self, slurm_id: str) -> list[str]:
+        """The nodes of a running job, in rank order."""
+        out = self._run("squeue", "-h", "-j", slurm_id, "-o", "%N").strip()
+        return self._run("scontrol", "show", "hostnames", out).split() if out else []
+
     def jobs_under(self, folder: Path) -> list[tuple[str, str, str]]:
         """(Slurm id, name, state) of every Slurm job whose working dir is in ``folder``."""
         out = self._run("squeue", "-h", "-o", "%i|%j|%T|%Z")

@@ -289,3 +289,39 @@ def check_file(client: Client) -> str | None:
     if never_sent:
         problems.append(f"never sent: {never_sent[:10]}")
     return "; ".join(problems) or None
+
+
+def probe_shell(jupyter: JupyterAddress, job_id: str, rank: int, timeout: float) -> str:
+    """Open a shell on ``rank`` once, as a user opening a new tab, run one command and close it
+    again; what the user got: ``usable``, ``HTTP <status>: <message>``, ``told <reason>/<code>:
+    <message>``, ``closed/<code>`` or ``no answer``."""
+    headers = {"Authorization": f"token {jupyter.token}"}
+    deadline = time.monotonic() + timeout
+    answer = requests.post(
+        jupyter.url + "ucloud/shells",
+        json={"jobId": job_id, "rank": rank, "cols": 200, "rows": 50},
+        headers=headers,
+        timeout=timeout,
+    )
+    if answer.status_code != 201:
+        return f"HTTP {answer.status_code}: {answer.text[:200]}"
+    name = answer.json()["name"]
+    ws_url = jupyter.url.replace("http", "ws", 1) + f"ucloud/shells/{name}/websocket"
+    output = ""
+    try:
+        with connect(ws_url, additional_headers=headers, open_timeout=10) as ws:
+            ws.send(json.dumps(["stdin", "echo probe-$((6*7))\r"]))
+            while "probe-42\r\n" not in output:
+                frame = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+                if frame[0] == "stdout":
+                    output += frame[1]
+                elif frame[0] == "disconnect":
+                    said = " | ".join(line.strip() for line in output.splitlines()[-3:])
+                    return f"told {frame[1]}: {frame[2] if len(frame) > 2 else ''} [{said}]"
+            return "usable"
+    except ConnectionClosed as err:
+        return f"closed/{err.rcvd.code if err.rcvd is not None else 1006}"
+    except TimeoutError:
+        return f"no answer within {timeout:g} s (output {output[-120:]!r})"
+    finally:
+        requests.delete(jupyter.url + f"ucloud/shells/{name}", headers=headers, timeout=30)

@@ -116,18 +116,32 @@ def kill_embedded_twice(sc: Scenario, r: Round) -> float:
 
 
 def kill_both(sc: Scenario, r: Round) -> float:
-    """The Jupyter server and, a moment later, the embedded server (a crash of everything but
-    the jobs): the next Jupyter server starts a new embedded server, which re-adopts the jobs."""
+    """The Jupyter server and the embedded server, one a moment (0-1 s) after the other, in
+    either order (a crash of everything but the jobs; the embedded server first: the Jupyter
+    server dies while it starts a new one). The next Jupyter server finds or starts one embedded
+    server, which re-adopts the jobs."""
     assert sc.jupyter.proc is not None
-    sc.up.clear()
     jupyter_pid = sc.jupyter.proc.pid
-    r.expect = {c.cid: matches("closed") for c in sc.clients}
+    delay = sc.rng.uniform(0.0, 1.0)
     killed = time.monotonic()
-    procs.kill9(jupyter_pid)
-    sc.jupyter.proc.wait(10)
-    time.sleep(sc.rng.uniform(0.0, 1.0))
-    pid = _kill_embedded_server(sc, r)
-    r.detail = f"pids {jupyter_pid} and {pid}"
+    if sc.rng.random() < 0.5:
+        pid = _kill_embedded_server(sc, r)
+        time.sleep(delay)
+        sc.up.clear()
+        procs.kill9(jupyter_pid)
+        sc.jupyter.proc.wait(10)
+        r.detail = f"embedded {pid}, Jupyter {jupyter_pid} {delay:.2f}s later"
+        closed, lost = matches("closed"), matches("disconnect", "provider-lost", 4002)
+        r.expect = {c.cid: lambda told: closed(told) or lost(told) for c in sc.clients}
+        r.told_at_most = 2  # provider-lost, then the new shell's socket closed with Jupyter
+    else:
+        sc.up.clear()
+        procs.kill9(jupyter_pid)
+        sc.jupyter.proc.wait(10)
+        time.sleep(delay)
+        pid = _kill_embedded_server(sc, r)
+        r.detail = f"Jupyter {jupyter_pid}, embedded {pid} {delay:.2f}s later"
+        r.expect = {c.cid: matches("closed") for c in sc.clients}
     sc.wait_told(sc.clients, killed, 20)
     sc.jupyter.start()
     ready = time.monotonic()

@@ -195,6 +195,10 @@ class Client:
         try:
             self._ws.send(json.dumps(["stdin", text]))
         except ConnectionClosed as err:
+            # What came before the close is still queued: a disconnect frame says what
+            # happened. Read it (``_receive`` raises ``_Gone`` once it has the close).
+            for _ in range(1000):
+                self._receive(1.0)
             self._closed(err)
 
     def _idle(self, seconds: float) -> None:

@@ -27,16 +27,17 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository (tests/)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this jupyter_ucloud
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ (chaos/)
 
 from chaos.ending import cleanup, finish
 from chaos.kills import KILLS
 from chaos.report import HEADER, round_lines, summary_lines, verdict
-from chaos.scenario import Round, Scenario
+from chaos.scenario import Check, Round, Scenario
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     rounds: list[Round] = []
-    final = []
+    final: list[Check] = []
     started = time.monotonic()
     try:
         scenario.setup()
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(rng.uniform(0.5, 2.0))  # the clients type on
         embedded_kills = sum(r.embedded_killed for r in rounds)
         final = finish(scenario, embedded_kills)
+    except Exception as err:  # the run could not go on: a failure, with where it happened
+        traceback.print_exc()
+        where = f"round {len(rounds) + 1}" if scenario.clients else "set-up"
+        final.append(Check("run completed", False, f"{where}: {type(err).__name__}: {err}"))
     finally:
         notes = cleanup(scenario)
         for note in notes:

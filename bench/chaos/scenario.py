@@ -17,9 +17,9 @@ from typing import Any
 import requests
 
 from jupyter_ucloud.local.instance import pid_alive, read_info
-from tests.notebooks.jupyter_server_process import JupyterServerProcess
 
 from . import procs
+from .jupyter import JupyterServer
 from .slurm import SlurmCluster
 from .terminal import Client, Told, check_file
 
@@ -102,7 +102,7 @@ class Scenario:
             slurm_settings = {"poll_interval": 1, "slurm_conf": str(self.cluster.conf)}
             config.write_text(json.dumps({"backend": "slurm", "slurm": slurm_settings}))
             extra["embedded_config_file"] = str(config)
-        self.jupyter = JupyterServerProcess(root, ucloud_extra=extra)
+        self.jupyter = JupyterServer(root, extra)
         self.data_dir = self.jupyter.embedded_data_dir
         self.up = threading.Event()
         self.stop = threading.Event()

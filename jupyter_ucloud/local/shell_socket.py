@@ -79,6 +79,7 @@ QUEUE_WAIT_STEP = 0.1
 QUEUE_WAIT_LIMIT = 300.0
 TYPEAHEAD_LIMIT = 65536
 CLOSE_REASON_BYTES = 120
+EXIT_SETTLE = 0.1  # seconds between a shell's hang-up and saying why it ended
 MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
 
 
@@ -428,10 +429,25 @@ class ProviderShellSocket(WebSocketHandler):
                     if in_flight > 1:
                         waiting = sent
             if not data:
-                self._close(CLOSE_NORMAL, "shell exited")
+                self._shell_exited()
             return waiting
 
         shell.stream_output(on_output)
+
+    def _shell_exited(self) -> None:
+        """Close for a shell that ended - said as "job <state>" when it ended because its job
+        did: a job's supervisor announces the end before it ends the job's processes, but that
+        news may be read a moment after the terminal's hang-up."""
+        session = self._session
+
+        def close() -> None:
+            job = self.server.jobs.get_job(session.job_id) if session is not None else None
+            if job is not None and job.state.is_final:
+                self._close(CLOSE_NORMAL, f"job {job.state.value.lower()}")
+            else:
+                self._close(CLOSE_NORMAL, "shell exited")
+
+        asyncio.get_running_loop().call_later(EXIT_SETTLE, close)
 
     async def _send(self, text: str | bytes) -> bool:
         """Write a frame and wait until it is on the socket; ``False`` once the socket closed."""

@@ -102,11 +102,11 @@ class JupyterServerProcess:
                 answer = requests.get(
                     self.url + "ucloud/api/status",
                     headers={"Authorization": f"token {self.token}"},
-                    timeout=2,
+                    timeout=10,  # status waits for the embedded server, slow on a loaded machine
                 )
                 if answer.status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(0.2)
         self.stop()

@@ -9,7 +9,8 @@ When the provider leg closes on its own, the clients are told why with
    before UCloud's job state is final.
 2. ``shell-exited`` (close 1000, "The shell has exited.") if the provider closed normally (close
    code 1000) and the job still runs: the user typed ``exit``. The embedded provider closes
-   with 1000 when the shell process ends.
+   with 1000 "shell exited" when the shell process ends, which is taken at its word (no 2 s of
+   asking whether the job is ending).
 3. ``provider-lost`` (close 4002) otherwise: an abnormal close (1006, no close frame), a ping
    that went unanswered (``c.UCloud.ping_interval``; the provider leg is pinged too), or an
    error. The message says what was found: that the job still runs (a new shell will work), or
@@ -54,6 +55,8 @@ JOB_ENDED_MESSAGES = {
 PROVIDER_LOST_MESSAGE = (
     "The connection to the job was lost. The job is still running: open a new shell to reconnect."
 )
+#: The close reason of the embedded provider when the shell process ended (``shell_socket``).
+SHELL_EXITED_REASON = "shell exited"
 PROVIDER_LOST_UNKNOWN = (
     "The connection to the job was lost, and the job's state could not be checked: open a new "
     "shell to reconnect if it still runs."
@@ -86,7 +89,11 @@ class Ending(ShellState):
         self._ending = asyncio.ensure_future(self._after_provider_closed(clean))
 
     async def _after_provider_closed(self, clean: bool) -> None:
-        state = await self._settled_job_state()
+        # A clean close is ambiguous (the user typed ``exit``, or the provider closes the shells
+        # of a job that is ending, before UCloud's state is final): keep asking while the job
+        # still says RUNNING - unless the provider said the shell exited (the embedded one does).
+        exited = clean and getattr(self._leg, "close_message", None) == SHELL_EXITED_REASON
+        state = await self._settled_job_state(wait_while_running=clean and not exited)
         if state in JOB_ENDED_MESSAGES:
             self._end("job-ended", JOB_ENDED_MESSAGES[state])
         elif clean:
@@ -98,18 +105,23 @@ class Ending(ShellState):
         with contextlib.suppress(Exception):
             await self._leg.close()
 
-    async def _settled_job_state(self, patience: float = 2.0) -> str | None:
-        """The job's state; a job whose shell just went away may take a moment to be final."""
+    async def _settled_job_state(
+        self, patience: float = 2.0, *, wait_while_running: bool = True
+    ) -> str | None:
+        """The job's state, asked again (every 0.2 s, ``patience`` s at most) while it cannot
+        be had, and, with ``wait_while_running``, while it still says RUNNING (a job whose
+        shell just went away may take a moment to be final)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + patience
-        state: str | None = None
         while True:
             try:
-                state = await asyncio.wait_for(self._job_state(), timeout=patience)
+                left = max(0.05, deadline - loop.time())
+                state = await asyncio.wait_for(self._job_state(), timeout=left)
             except Exception:
-                state = None  # UCloud unreachable too: the provider is what we lost
+                state = None  # not now: UCloud (or the embedded server) does not answer
             if state is not None:
                 self.last_job_state = state
-            if state != "RUNNING" or loop.time() >= deadline:
+            settled = state is not None and (state != "RUNNING" or not wait_while_running)
+            if settled or loop.time() >= deadline:
                 return state
             await asyncio.sleep(0.2)

@@ -26,6 +26,7 @@ _UCLOUD_PARAMETER_TYPES = {
     "integer": "integer",
     "floating_point": "floating_point",
     "boolean": "boolean",
+    "enumeration": "enumeration",
 }
 
 
@@ -116,17 +117,20 @@ class Catalog:
         return ResolvedSupport(product=product, support=support, features=support.feature_keys())
 
     def _application(self, spec: ApplicationSpec) -> Application:
-        parameters: list[dict[str, Any]] = [
-            {
+        parameters: list[dict[str, Any]] = []
+        for p in spec.parameters:
+            default = None if p.default is None else {"type": p.value_type, "value": p.default}
+            parameter: dict[str, Any] = {
                 "type": _UCLOUD_PARAMETER_TYPES[p.type],
                 "name": p.name,
                 "optional": p.optional,
-                "defaultValue": None if p.default is None else {"type": p.type, "value": p.default},
+                "defaultValue": default,
                 "title": p.title or p.name,
                 "description": p.description,
             }
-            for p in spec.parameters
-        ]
+            if p.type == "enumeration":
+                parameter["options"] = [{"name": o.name, "value": o.value} for o in p.options]
+            parameters.append(parameter)
         return Application(
             metadata=ApplicationMetadata(
                 name=spec.name,

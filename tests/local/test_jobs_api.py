@@ -61,7 +61,7 @@ def test_applications_browse(api: Api) -> None:
     names = {(a["metadata"]["name"], a["metadata"]["version"]) for a in page.items}
     assert {("terminal", "1"), ("batch", "1")} <= names
     batch = next(a for a in page.items if a["metadata"]["name"] == "batch")
-    assert [p["name"] for p in batch["invocation"]["parameters"]] == ["command"]
+    assert [p["name"] for p in batch["invocation"]["parameters"]] == ["command", "shell"]
     assert api.session.get(api.url + "/api/hpc/apps/browse", timeout=10).status_code == 403
 
 

@@ -99,6 +99,7 @@ class Catalog:
             balance=0,
             max_usable_balance=0,
             price_per_unit=0,
+            max_replicas=spec.max_replicas,
         )
         if spec.gpu:
             product.gpu = spec.gpu

@@ -335,8 +335,10 @@ _PARAMETER_KEYS = ("type", "name", "optional", "defaultValue", "title", "descrip
 def _app_item(app: dict[str, Any]) -> dict[str, Any]:
     """``{name, version, title, description, applicationType, parameters}`` of an application
     in UCloud's shape (``{metadata, invocation}``) or flat (``c.UCloud.applications``)."""
-    metadata = app.get("metadata") if isinstance(app.get("metadata"), dict) else app
-    invocation = app.get("invocation") if isinstance(app.get("invocation"), dict) else app
+    metadata: dict[str, Any] = app["metadata"] if isinstance(app.get("metadata"), dict) else app
+    invocation: dict[str, Any] = (
+        app["invocation"] if isinstance(app.get("invocation"), dict) else app
+    )
     parameters = invocation.get("parameters")
     return {
         **{key: metadata.get(key) for key in ("name", "version", "title", "description")},

@@ -126,6 +126,14 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     return this._providerStatusChanged;
   }
 
+  /**
+   * Whether `reconnect()` can do anything: not once the job itself is known to have ended
+   * (a shell that exited or was lost on a running job can be replaced).
+   */
+  get canReconnect(): boolean {
+    return !this._isDisposed && !this._jobEnded;
+  }
+
   /** Emitted when `reconnect()` replaced a lost or gone shell with a new one. */
   get shellReplaced(): ISignal<this, IShellModel> {
     return this._shellReplaced;
@@ -177,6 +185,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     this._clearRetry();
     const job = await this._jobState();
     if (isFinal(job)) {
+      this._jobEnded = true;
       this._finish('ended', jobEndedSentence(job));
       return;
     }
@@ -364,6 +373,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
         );
         break;
       case 'job-ended':
+        this._jobEnded = true;
         this._finish('ended', message || 'The job is no longer running.');
         break;
       case 'shell-exited':
@@ -383,6 +393,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
       return;
     }
     if (code === CLOSE_JOB_ENDED) {
+      this._jobEnded = true;
       this._finish('ended', jobEndedSentence(await this._jobState()));
       return;
     }
@@ -415,6 +426,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
       return;
     }
     if (shell && shell.state === 'ended') {
+      this._jobEnded = isFinal(shell.jobState);
       const sentence = isFinal(shell.jobState)
         ? jobEndedSentence(shell.jobState)
         : shell.message || 'The shell has ended.';
@@ -462,9 +474,9 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     this._name = shell.name;
     this._endOffset = 0;
     this._retries = 0;
-    const job = this._jobName ? `${this._jobName} ` : '';
+    const job = this._jobName ?? `Job ${this.jobId}`;
     this._emitNote(
-      `new shell on job ${job}(${this.jobId}) rank ${this.rank}: ${why}; output above is from the old shell`,
+      `new shell on ${job}, rank ${this.rank}: ${why}; output above is from the old shell`,
       ESC_NOTE
     );
     this._shellReplaced.emit(shell);
@@ -548,6 +560,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
   private _socket: WebSocket | null = null;
   private _endOffset = 0;
   private _endReported = false;
+  private _jobEnded = false;
   private _lastSize: JSONPrimitive[] | null = null;
   private _pendingInput: string[] = [];
   private _pendingInputLength = 0;
@@ -576,7 +589,7 @@ export namespace UCloudShellConnection {
     name: string;
     jobId: string;
     rank: number;
-    /** The job's display name, for the notes written into the terminal. */
+    /** The job as named in tooltips ("my job (job 3)"), for the notes written into the terminal. */
     jobName?: string | null;
     /** When set, the shell is known to be gone: show this and do not connect. */
     gone?: string;

@@ -34,6 +34,8 @@ const SETTABLE = new Set([
   'enumeration'
 ]);
 
+const CORRECT_FIELDS = 'Please correct the fields marked below.';
+
 /** What the form holds (all as typed; parameters by name). */
 export interface IStartJobValues {
   product: string;
@@ -244,7 +246,7 @@ class StartJobForm
     private readonly _products: IProductInfo[],
     private readonly _apps: IApplication[],
     values: IStartJobValues,
-    private readonly _error: string | null,
+    private _error: string | null,
     errors: FieldErrors
   ) {
     super();
@@ -278,6 +280,9 @@ class StartJobForm
       }
     }
     this._errors = shown;
+    if (this._error === CORRECT_FIELDS && !Object.keys(shown).length) {
+      this._error = null;
+    }
     this.update();
   }
 
@@ -583,7 +588,7 @@ export async function startJobDialog(
     values = result.value;
     errors = validate(values, products, apps);
     if (Object.keys(errors).length) {
-      error = 'Please correct the fields marked below.';
+      error = CORRECT_FIELDS;
       continue;
     }
     try {

@@ -11,6 +11,7 @@ import { Widget } from '@lumino/widgets';
 
 import { IShellModel, UCloudAPI } from './api';
 import { TRACKER_NAMESPACE } from './commands';
+import { terminalDisplay } from './display';
 import { ucloudTerminalIcon } from './icons';
 import { jobTitle, jobTooltip, shellOrdinal, shellTitle } from './model';
 import {
@@ -173,6 +174,9 @@ export class UCloudTerminals {
       reveal: content.ready
     });
     const widget = Object.assign(main, { connection });
+    void content.ready.then(() =>
+      connection.setDisplay(terminalDisplay(content))
+    );
     widget.addClass(TERMINAL_CLASS);
     widget.id = `ucloud-terminal-${++UCloudTerminals._counter}`;
 

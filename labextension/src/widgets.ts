@@ -23,6 +23,7 @@ import { Panel, PanelLayout, Widget } from '@lumino/widgets';
 import { UCloudAPI } from './api';
 import { CommandIDs } from './commands';
 import { UCloudShellConnection } from './connection';
+import { terminalDisplay } from './display';
 
 export const WIDGET_MODULE = 'jupyter-ucloud';
 export const WIDGET_MODULE_VERSION = '0.1.0';
@@ -239,6 +240,7 @@ export function registerWidgets(
       this.el.dataset.ucloudShell = name;
       this._host.addWidget(terminal);
       await terminal.ready;
+      connection.setDisplay(terminalDisplay(terminal));
       this._fit();
     }
 

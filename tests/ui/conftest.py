@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -95,6 +95,10 @@ class LabProcess:
     root: Path
     #: Config of the embedded UCloud server (LocalConfig's keys), when not the defaults.
     embedded_config: dict[str, object] | None = None
+    #: JupyterLab terminal settings; the tests read the screen reader's rows of a terminal.
+    terminal_settings: dict[str, object] = field(default_factory=lambda: {"screenReaderMode": True})
+    #: JupyterLab theme ("JupyterLab Light" or "JupyterLab Dark").
+    theme: str = "JupyterLab Light"
     proc: subprocess.Popen[bytes] | None = None
     url: str = ""
     token: str = ""
@@ -146,7 +150,11 @@ class LabProcess:
         settings = dirs["settings"]
         write_json(
             settings / "@jupyterlab" / "terminal-extension" / "plugin.jupyterlab-settings",
-            {"screenReaderMode": True},
+            self.terminal_settings,
+        )
+        write_json(
+            settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings",
+            {"theme": self.theme},
         )
         write_json(
             settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings",

@@ -19,7 +19,10 @@ arrived, when the answer left, and how much output arrived in between, which spl
   the browser and waited in xterm.js's write queue);
 - `after`: characters received between Ctrl-C and the prompt.
 
-Run: `python bench/bench_browser.py [--rounds 3] [--flood-seconds 3] [--json FILE]`.
+Each round also times `seq 1 200000` (Enter -> the prompt after it on screen), so pacing the
+output by what xterm.js has drawn is seen not to slow bulk output down.
+
+Run: `python bench/bench_browser.py [--rounds 3] [--flood-seconds 3] [--seq N] [--json FILE]`.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ WEBSOCKET_PROBE = r"""
       if (has(data, '\\u0003')) {
         this.__rec.marks.push(['interrupt', performance.now(), this.__rec.chars]);
       }
+      if (data === '["stdin","\\r"]') {
+        this.__rec.marks.push(['enter', performance.now(), this.__rec.chars]);
+      }
       if (has(data, '\\u001b[0n')) {
         this.__rec.marks.push(['answer', performance.now(), this.__rec.chars]);
       }
@@ -80,6 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="Ctrl-Cs per terminal (default 3)")
     parser.add_argument(
         "--flood-seconds", type=float, default=3.0, help="seconds of `yes` before Ctrl-C"
+    )
+    parser.add_argument(
+        "--seq", type=int, default=200000, help="lines of the bulk round `seq 1 N` (0: none)"
     )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     return parser.parse_args(argv)
@@ -131,6 +140,16 @@ class Terminal:
             "parse_s": (answer[1] - question[1]) / 1000,
             "after_chars": question[2] - interrupt[2],
         }
+
+    def bulk_round(self, lines: int) -> dict[str, float]:
+        """`seq 1 <lines>`: Enter -> the prompt after it on screen."""
+        answers = sum(1 for m in self.marks() if m[0] == "answer")
+        self.type(f"seq 1 {lines}")
+        self.page.keyboard.press("Enter")
+        marks = self.wait_for("answer", answers + 1)
+        enter = [m for m in marks if m[0] == "enter"][-1]
+        answer = [m for m in marks if m[0] == "answer"][-1]
+        return {"bulk_s": (answer[1] - enter[1]) / 1000, "bulk_chars": answer[2] - enter[2]}
 
 
 def start_job(lab: LabProcess) -> str:
@@ -204,24 +223,33 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.rounds):
                 for terminal in terminals:
                     result = terminal.interrupt_round(args.flood_seconds)
+                    if args.seq:
+                        result.update(terminal.bulk_round(args.seq))
                     results.setdefault(terminal.name, []).append(result)
                     print(
                         f"round {n + 1} {terminal.name:>16}: prompt after "
                         f"{result['total_s']:.2f} s (arrive {result['arrive_s']:.2f} s, "
                         f"parse {result['parse_s']:.2f} s, "
-                        f"{result['after_chars'] / 1e6:.2f} M chars after Ctrl-C)",
+                        f"{result['after_chars'] / 1e6:.2f} M chars after Ctrl-C)"
+                        + (
+                            f"; seq 1 {args.seq} on screen in {result['bulk_s']:.2f} s"
+                            if args.seq
+                            else ""
+                        ),
                         flush=True,
                     )
             browser.close()
     finally:
         lab.stop()
     print("\nmedian of", args.rounds, "rounds (s: Ctrl-C -> prompt on screen)")
-    print(f"{'terminal':>16} {'total':>7} {'arrive':>7} {'parse':>7} {'chars after':>12}")
+    print(
+        f"{'terminal':>16} {'total':>7} {'arrive':>7} {'parse':>7} {'chars after':>12} {'seq':>7}"
+    )
     for name, rounds in results.items():
         m = summary(rounds)
         print(
             f"{name:>16} {m['total_s']:7.2f} {m['arrive_s']:7.2f} {m['parse_s']:7.2f} "
-            f"{m['after_chars']:12.0f}"
+            f"{m['after_chars']:12.0f} {m.get('bulk_s', float('nan')):7.2f}"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -110,7 +110,7 @@ class JobPicker(VBox):
         self.product_picker = ProductPicker(uc)
         self.application_dropdown = Dropdown(description="Application")
         self.name_text = Text(description="Name", placeholder="optional")
-        self.replicas_input = BoundedIntText(value=1, min=1, max=1024, description="Ranks")
+        self.replicas_input = BoundedIntText(value=1, min=1, max=1024, description="Nodes")
         self.hours_input = BoundedIntText(value=1, min=0, max=10_000, description="Hours")
         self.minutes_input = BoundedIntText(value=0, min=0, max=59, description="Minutes")
         self.start_button = Button(description="Start job", icon="play", button_style="primary")

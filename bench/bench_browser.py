@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     finally:
         lab.stop()
+        shutil.rmtree(root, ignore_errors=True)
     print("\nmedian of", args.rounds, "rounds (s: Ctrl-C -> prompt on screen)")
     print(
         f"{'terminal':>16} {'total':>7} {'arrive':>7} {'parse':>7} {'chars after':>12} {'seq':>7}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -174,7 +175,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     IMAGES.mkdir(parents=True, exist_ok=True)
-    lab = LabProcess(Path(tempfile.mkdtemp(prefix="jupyter-ucloud-shots-")), terminal_settings={})
+    root = Path(tempfile.mkdtemp(prefix="jupyter-ucloud-shots-"))
+    lab = LabProcess(root, terminal_settings={})
     lab.start()
     try:
         running = make_jobs(lab)
@@ -192,6 +194,7 @@ def main() -> int:
         lab.api("ucloud/api/jobs/terminate", method="POST", json={"items": [{"id": running}]})
     finally:
         lab.stop()
+        shutil.rmtree(root, ignore_errors=True)
     for image in sorted(IMAGES.glob("*.png")):
         print(image.relative_to(REPO))
     return 0

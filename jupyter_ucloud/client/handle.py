@@ -346,6 +346,14 @@ class JobHandle:
         )
 
 
+def time_allocation(hours: int | None, minutes: int | None) -> SimpleDuration:
+    """``hours`` + ``minutes``; a duration given in either unit replaces the default of one
+    hour (``minutes=30`` is 30 minutes, not 1 h 30 min)."""
+    if hours is None and minutes is None:
+        return SimpleDuration(hours=1, minutes=0)
+    return SimpleDuration(hours=hours or 0, minutes=minutes or 0)
+
+
 def start_job(
     client: JobClient,
     application: str,
@@ -353,8 +361,8 @@ def start_job(
     *,
     product: str | None,
     replicas: int,
-    hours: int,
-    minutes: int,
+    hours: int | None,
+    minutes: int | None,
     name: str | None,
     parameters: dict[str, Any] | None,
     wait: bool,
@@ -376,7 +384,7 @@ def start_job(
         "application": NameAndVersion(name=application, version=version or "1"),
         "product": chosen.product.reference,
         "replicas": replicas,
-        "time_allocation": SimpleDuration(hours=hours, minutes=minutes),
+        "time_allocation": time_allocation(hours, minutes),
     }
     if name:
         spec["name"] = name

@@ -117,8 +117,8 @@ class UCloud(ClientBase):
         *,
         product: str | None = None,
         replicas: int = 1,
-        hours: int = 1,
-        minutes: int = 0,
+        hours: int | None = None,
+        minutes: int | None = None,
         name: str | None = None,
         parameters: dict[str, Any] | None = None,
         wait: bool = False,
@@ -126,7 +126,8 @@ class UCloud(ClientBase):
         progress: Any = True,
     ) -> JobHandle:
         """Create a job (``jobs.create``) and return its handle (after it is RUNNING if
-        ``wait``). ``product`` is a product name; ``None`` takes the first with a terminal."""
+        ``wait``). ``product`` is a product name; ``None`` takes the first with a terminal.
+        The time allocation is ``hours`` + ``minutes``; one hour when neither is given."""
         return start_job(
             self,
             application,

@@ -30,6 +30,7 @@ _UCLOUD_PARAMETER_TYPES = {
     "integer": "integer",
     "floating_point": "floating_point",
     "boolean": "boolean",
+    "enumeration": "enumeration",
 }
 
 
@@ -108,6 +109,7 @@ class Catalog:
             balance=0,
             max_usable_balance=0,
             price_per_unit=0,
+            max_replicas=spec.max_replicas,
         )
         if spec.gpu:
             product.gpu = spec.gpu
@@ -128,17 +130,20 @@ class Catalog:
         return ResolvedSupport(product=product, support=support, features=support.feature_keys())
 
     def _application(self, spec: ApplicationSpec) -> Application:
-        parameters: list[dict[str, Any]] = [
-            {
+        parameters: list[dict[str, Any]] = []
+        for p in spec.parameters:
+            default = None if p.default is None else {"type": p.value_type, "value": p.default}
+            parameter: dict[str, Any] = {
                 "type": _UCLOUD_PARAMETER_TYPES[p.type],
                 "name": p.name,
                 "optional": p.optional,
-                "defaultValue": None if p.default is None else {"type": p.type, "value": p.default},
+                "defaultValue": default,
                 "title": p.title or p.name,
                 "description": p.description,
             }
-            for p in spec.parameters
-        ]
+            if p.type == "enumeration":
+                parameter["options"] = [{"name": o.name, "value": o.value} for o in p.options]
+            parameters.append(parameter)
         return Application(
             metadata=ApplicationMetadata(
                 name=spec.name,

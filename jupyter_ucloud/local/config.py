@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 __all__ = [
     "ApplicationSpec",
     "ConfigError",
+    "EnumOptionSpec",
     "LocalConfig",
     "ParameterSpec",
     "ProductSpec",
@@ -67,15 +68,43 @@ class ProductSpec(_Spec):
         return self
 
 
-class ParameterSpec(_Spec):
-    """A parameter of an application (``text``, ``integer``, ``floating_point``, ``boolean``)."""
+class EnumOptionSpec(_Spec):
+    """One choice of an ``enumeration`` parameter: ``name`` is shown, ``value`` is sent."""
 
     name: str
-    type: Literal["text", "integer", "floating_point", "boolean"] = "text"
+    value: str
+
+
+class ParameterSpec(_Spec):
+    """A parameter of an application: ``text``, ``integer``, ``floating_point``, ``boolean``, or
+    ``enumeration`` (one of ``options``; UCloud sends its value as a ``text`` value)."""
+
+    name: str
+    type: Literal["text", "integer", "floating_point", "boolean", "enumeration"] = "text"
     title: str = ""
     description: str = ""
     optional: bool = False
     default: Any = None
+    options: list[EnumOptionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> ParameterSpec:
+        if self.type == "enumeration":
+            if not self.options:
+                raise ValueError(f"enumeration parameter {self.name!r} needs options")
+            values = [option.value for option in self.options]
+            if self.default is not None and self.default not in values:
+                raise ValueError(
+                    f"the default of {self.name!r} ({self.default!r}) is not one of its options"
+                )
+        elif self.options:
+            raise ValueError(f"only enumeration parameters have options ({self.name!r})")
+        return self
+
+    @property
+    def value_type(self) -> str:
+        """The type of an ``AppParameterValue`` for this parameter (``text`` for enumerations)."""
+        return "text" if self.type == "enumeration" else self.type
 
 
 class ApplicationSpec(_Spec):
@@ -166,9 +195,26 @@ def default_applications() -> list[ApplicationSpec]:
             title="Batch command",
             description="Runs a shell command on every node; its exit code decides the outcome.",
             kind="batch",
-            command=["/bin/bash", "-c", "{command}"],
+            command=["{shell}", "-c", "{command}"],
             parameters=[
-                ParameterSpec(name="command", type="text", title="Command to run"),
+                ParameterSpec(
+                    name="command",
+                    type="text",
+                    title="Command to run",
+                    description="A shell command line, run on every node.",
+                ),
+                ParameterSpec(
+                    name="shell",
+                    type="enumeration",
+                    title="Shell",
+                    description="The shell that runs the command.",
+                    optional=True,
+                    default="/bin/bash",
+                    options=[
+                        EnumOptionSpec(name="bash", value="/bin/bash"),
+                        EnumOptionSpec(name="sh", value="/bin/sh"),
+                    ],
+                ),
             ],
         ),
     ]

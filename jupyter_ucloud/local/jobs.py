@@ -297,8 +297,14 @@ class JobService:
             parameter = app.parameter(name)
             if parameter is None:
                 raise ApiError(400, f"Unknown parameter supplied: '{name}'")
-            if value.type != parameter.type or not _PARAMETER_CHECKS[parameter.type](value.value):
+            expected = parameter.value_type  # an enumeration's value comes as text
+            if value.type != expected or not _PARAMETER_CHECKS[expected](value.value):
                 raise ApiError(400, f"Bad value supplied for '{name}'")
+            choices = [option.value for option in parameter.options]
+            if choices and value.value not in choices:
+                raise ApiError(
+                    400, f"Bad value supplied for '{name}' (one of: {', '.join(choices)})"
+                )
         for parameter in app.parameters:
             given = (spec.parameters or {}).get(parameter.name)
             if given is None and not parameter.optional and parameter.default is None:

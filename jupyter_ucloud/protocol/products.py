@@ -82,6 +82,9 @@ class ComputeProduct(UCloudModel):
     balance: StrictInt | StrictFloat | None = None
     max_usable_balance: StrictInt | StrictFloat | None = None
     price_per_unit: StrictInt | StrictFloat | None = None
+    #: jupyter-ucloud's embedded server only (UCloud does not state it): the most nodes (ranks)
+    #: a job on this product may have. Absent from UCloud's products.
+    max_replicas: StrictInt | None = None
     # Seed (Kotlin Product.Compute)
     id: str | None = None
     charge_type: str | None = None

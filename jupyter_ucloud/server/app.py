@@ -58,7 +58,9 @@ class UCloud(ExtensionApp):
     ).tag(config=True)
     applications: List[dict[str, Any]] = List(
         help="In remote mode, the applications offered by the start-job dialog: "
-        "[{name, version, title, description}]. The embedded server lists its own."
+        "[{name, version, title, description, applicationType, parameters}] (or UCloud's "
+        "{metadata, invocation}); parameters as UCloud's [{type, name, optional, defaultValue, "
+        "title, description, options}]. The embedded server lists its own."
     ).tag(config=True)
     replay_bytes = Integer(
         262144, help="Bytes of each shell's recent output kept for reattaching clients."

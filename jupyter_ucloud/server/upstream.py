@@ -240,11 +240,13 @@ class Upstream:
         return answer
 
     async def applications(self) -> list[dict[str, Any]]:
+        """The start-job dialog's applications with their parameters (see ``_app_item``)."""
         if self.remote:
-            return [_app_item(app) for app in self._applications]
-        page = await self.call(APPS_BROWSE, query={"itemsPerPage": "250"})
-        items = page.get("items", []) if isinstance(page, dict) else []
-        return [_app_item(item.get("metadata", item)) for item in items if isinstance(item, dict)]
+            items = self._applications
+        else:
+            page = await self.call(APPS_BROWSE, query={"itemsPerPage": "250"})
+            items = page.get("items", []) if isinstance(page, dict) else []
+        return [_app_item(item) for item in items if isinstance(item, dict)]
 
     async def job_state(self, job_id: str) -> str | None:
         client = await self.client()
@@ -339,5 +341,23 @@ class Upstream:
         return shell
 
 
+_PARAMETER_KEYS = ("type", "name", "optional", "defaultValue", "title", "description", "options")
+
+
 def _app_item(app: dict[str, Any]) -> dict[str, Any]:
-    return {key: app.get(key) for key in ("name", "version", "title", "description")}
+    """``{name, version, title, description, applicationType, parameters}`` of an application
+    in UCloud's shape (``{metadata, invocation}``) or flat (``c.UCloud.applications``)."""
+    metadata: dict[str, Any] = app["metadata"] if isinstance(app.get("metadata"), dict) else app
+    invocation: dict[str, Any] = (
+        app["invocation"] if isinstance(app.get("invocation"), dict) else app
+    )
+    parameters = invocation.get("parameters")
+    return {
+        **{key: metadata.get(key) for key in ("name", "version", "title", "description")},
+        "applicationType": invocation.get("applicationType"),
+        "parameters": [
+            {key: parameter[key] for key in _PARAMETER_KEYS if key in parameter}
+            for parameter in (parameters if isinstance(parameters, list) else [])
+            if isinstance(parameter, dict) and isinstance(parameter.get("name"), str)
+        ],
+    }

@@ -5,7 +5,8 @@
 application, name, replicas, time allocation). :attr:`JobPicker.value` is the chosen job id and
 :attr:`JobPicker.rank` the chosen rank; observe them with ``picker.observe(callback, "value")``.
 
-The list holds the newest ``items_per_page`` jobs (100 by default), running ones first.
+The list holds the newest ``items_per_page`` jobs (100 by default): running ones first, then the
+most recently active first; each named as everywhere else (its name, or ``Job <id>``).
 Refreshing: the list is reloaded after every action and by the Refresh button. For a live view
 call :meth:`JobPicker.start_polling`: a daemon thread in the kernel reloads the list every few
 seconds, so cells keep running meanwhile; :meth:`JobPicker.stop_polling` (or ``close()``) ends it.
@@ -34,6 +35,7 @@ from ipywidgets import (
 )
 from traitlets import Instance, Int, List, Unicode, observe
 
+from ..client.naming import job_title, job_tooltip, last_status, sort_jobs
 from ..protocol import Job, JobSpecification, JobState, NameAndVersion, SimpleDuration
 from ._calls import list_applications
 from ._display import error_html, status_html
@@ -44,7 +46,6 @@ from .terminal_button import OpenTerminalButton
 __all__ = ["JobPicker"]
 
 ACTIVE_STATES = (JobState.RUNNING, JobState.IN_QUEUE, JobState.SUSPENDED)
-_STATE_ORDER = {JobState.RUNNING: 0, JobState.IN_QUEUE: 1, JobState.SUSPENDED: 2}
 
 
 def _time_left(job: Job, now_ms: int) -> str:
@@ -57,13 +58,24 @@ def _time_left(job: Job, now_ms: int) -> str:
 
 
 def job_label(job: Job, now_ms: int | None = None) -> str:
-    """``"42 · my job · RUNNING · 2 ranks · u1-standard-2 · 0h59m left"``."""
+    """``"my job · RUNNING · 2 nodes · u1-standard-2 · 0h59m left"`` (``Job 42`` when unnamed)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     spec = job.specification
-    ranks = f"{spec.replicas} rank{'s' if spec.replicas != 1 else ''}"
-    parts = [job.id, spec.name or spec.application.name, job.state.value, ranks, spec.product.id]
+    nodes = f"{spec.replicas} node{'s' if spec.replicas != 1 else ''}"
+    parts = [job_title(job), job.state.value, nodes, spec.product.id]
     left = _time_left(job, now_ms)
     return " · ".join([*parts, left] if left else parts)
+
+
+def terminal_blocker(job: Job) -> str:
+    """Why no terminal can be opened on ``job`` (not running), in a person's words."""
+    return {
+        JobState.IN_QUEUE: "The job is still waiting in the queue: terminals open once it runs.",
+        JobState.SUSPENDED: "The job is suspended: terminals open once it runs again.",
+        JobState.SUCCESS: "The job has completed, so it has no terminals any more.",
+        JobState.FAILURE: "The job has failed, so it has no terminals any more.",
+        JobState.EXPIRED: "The job's time ran out, so it has no terminals any more.",
+    }.get(job.state, "Terminals need a running job.")
 
 
 class JobPicker(VBox):
@@ -98,7 +110,7 @@ class JobPicker(VBox):
         self.product_picker = ProductPicker(uc)
         self.application_dropdown = Dropdown(description="Application")
         self.name_text = Text(description="Name", placeholder="optional")
-        self.replicas_input = BoundedIntText(value=1, min=1, max=1024, description="Ranks")
+        self.replicas_input = BoundedIntText(value=1, min=1, max=1024, description="Nodes")
         self.hours_input = BoundedIntText(value=1, min=0, max=10_000, description="Hours")
         self.minutes_input = BoundedIntText(value=0, min=0, max=59, description="Minutes")
         self.start_button = Button(description="Start job", icon="play", button_style="primary")
@@ -148,15 +160,15 @@ class JobPicker(VBox):
         with self._lock:
             try:
                 page = self._uc.jobs.browse(
-                    items_per_page=self._items_per_page, include_product=True
+                    items_per_page=self._items_per_page, include_product=True, include_updates=True
                 )
             except Exception as exc:
                 self.error.value = error_html(f"Could not load jobs: {describe_error(exc)}")
                 return False
             self.error.value = ""
-            jobs = [j for j in page.items if self.filter == "all" or j.state in ACTIVE_STATES]
-            jobs.sort(key=lambda j: (_STATE_ORDER.get(j.state, 3), -int(j.created_at or 0)))
-            self.jobs = jobs
+            self.jobs = sort_jobs(
+                j for j in page.items if self.filter == "all" or j.state in ACTIVE_STATES
+            )
             return True
 
     def start(
@@ -330,10 +342,11 @@ class JobPicker(VBox):
             self.terminate_button.disabled = True
             return
         spec = job.specification
-        last = next((u.status for u in reversed(job.updates) if u.status), None)
+        last = last_status(job)
         self.details.value = (
-            f"<b>{html.escape(job.id)}</b> {html.escape(spec.name or '')} · "
-            f"<b>{job.state.value}</b> · {spec.replicas} rank(s) · "
+            f"<b title='{html.escape(job_tooltip(job))}'>{html.escape(job_title(job))}</b>"
+            f" (job {html.escape(job.id)}) · "
+            f"<b>{job.state.value}</b> · {spec.replicas} node(s) · "
             f"{html.escape(spec.product.id)} ({html.escape(spec.product.provider)}) · "
             f"{html.escape(spec.application.name)} {html.escape(spec.application.version)}"
             + (f"<br><i>{html.escape(last)}</i>" if last else "")
@@ -342,7 +355,7 @@ class JobPicker(VBox):
         button.job_id, button.rank = job.id, self.rank
         if job.state == JobState.RUNNING:
             button.disabled = False
-            button.tooltip = f"Open a terminal on rank {self.rank} of job {job.id}"
+            button.tooltip = f"Open a terminal on rank {self.rank} of {job_tooltip(job)}"
         else:
             button.disabled = True
-            button.tooltip = f"Job {job.id} is {job.state.value}; terminals need a running job"
+            button.tooltip = terminal_blocker(job)

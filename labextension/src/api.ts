@@ -33,6 +33,8 @@ export interface IComputeProduct {
   gpu?: number | null;
   cpuModel?: string | null;
   gpuModel?: string | null;
+  /** Only the embedded server states it: the most nodes a job may have. */
+  maxReplicas?: number | null;
 }
 
 /** Flags of one backend (`docker`, `virtualMachine`, `native`); false flags are absent. */
@@ -80,6 +82,7 @@ export interface IJobSpecification {
   name?: string | null;
   replicas?: number;
   timeAllocation?: ISimpleDuration | null;
+  parameters?: Record<string, IParameterValue>;
 }
 
 export interface IJob {
@@ -106,12 +109,34 @@ export interface IPage<T> {
   next: string | null;
 }
 
-/** `GET /ucloud/api/applications`. */
+/** An application parameter, as UCloud declares it (`ApplicationParameter`). */
+export interface IApplicationParameter {
+  /** `text`, `integer`, `floating_point`, `boolean`, `enumeration`, or a type we cannot set. */
+  type: string;
+  name: string;
+  optional?: boolean | null;
+  /** An `AppParameterValue` (`{type, value}`), or a bare value. */
+  defaultValue?: unknown;
+  title?: string | null;
+  description?: string | null;
+  /** Enumerations: the choices (`name` shown, `value` sent). */
+  options?: { name: string; value: string }[] | null;
+}
+
+/** `GET /ucloud/api/applications` (docs/architecture.md section 4). */
 export interface IApplication {
   name: string;
   version: string;
   title?: string | null;
   description?: string | null;
+  applicationType?: string | null;
+  parameters?: IApplicationParameter[] | null;
+}
+
+/** A parameter value as UCloud takes it (`AppParameterValue`). */
+export interface IParameterValue {
+  type: 'text' | 'integer' | 'floating_point' | 'boolean';
+  value: string | number | boolean;
 }
 
 export type ShellState = 'connecting' | 'open' | 'ended';
@@ -186,6 +211,7 @@ export class UCloudAPI {
     const params = new URLSearchParams({
       itemsPerPage: String(query.itemsPerPage ?? 100),
       includeProduct: 'true',
+      includeUpdates: 'true',
       sortBy: 'createdAt',
       sortDirection: 'descending'
     });
@@ -202,7 +228,7 @@ export class UCloudAPI {
 
   async createJob(spec: IJobSpecification): Promise<string> {
     const body = {
-      items: [{ parameters: {}, resources: [], ...spec }]
+      items: [{ resources: [], ...spec, parameters: spec.parameters ?? {} }]
     };
     const answer = await this._request<{ responses?: { id: string }[] }>(
       'ucloud/api/jobs',

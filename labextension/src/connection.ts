@@ -8,12 +8,24 @@
  * `?since=<endOffset>` so nothing already shown is written twice. Between them the bridge may
  * send `["status", {provider: "unresponsive" | "ok", message}]` when the job's provider stops
  * or starts answering again (what is typed meanwhile is kept and sent when it answers).
+ *
+ * Output and Ctrl-C: a browser socket cannot be paused, so during a flood (`yes`) output
+ * arrives faster than xterm.js can draw it. Rather than piling it all into xterm.js's write
+ * queue (where it cannot be taken back), output is handed to the terminal only while less than
+ * `DISPLAY_WINDOW` characters of it wait to be drawn (`setDisplay`); the rest waits here. After
+ * an interrupt (`^C`, `^\`, `^Z`) sent during a flood, what waits here is dropped, as the tty
+ * driver drops output it has not written yet, and the output that was already on its way is
+ * held back until the bridge's skip shows (a gap in the output offsets: the bridge skips the
+ * stale output too, docs/architecture.md section 4) and then dropped, or after
+ * `HOLD_MS` shown from its last `HOLD_TAIL` characters. The prompt is then on screen in a
+ * fraction of a second instead of after everything that was already sent.
  */
 import { Terminal as TerminalNS, ServerConnection } from '@jupyterlab/services';
 import { JSONPrimitive } from '@lumino/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IShellModel, UCloudAPI } from './api';
+import { ITerminalDisplay } from './display';
 import { isFinal, jobEndedSentence } from './model';
 
 /**
@@ -48,6 +60,24 @@ const CLOSE_NORMAL = 1000;
 
 /** Delays before automatic reattach attempts to the same shell, in ms. */
 const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];
+
+/** Output handed to the terminal and not drawn yet is kept under this many characters. */
+const DISPLAY_WINDOW = 65536;
+
+/** Output waiting to be handed on beyond this is dropped from its oldest part (as xterm.js
+ * itself drops writes past its own watermark). */
+const MAX_WAITING = 32 * 1024 * 1024;
+
+/** An interrupt with more than this much output not yet drawn holds the stale output back. */
+const FLOODING = 16384;
+
+/** How long stale output after an interrupt is held back at most, and how much of it is then
+ * shown (the bridge does the same: 1 s, 4096 characters). */
+const HOLD_MS = 1500;
+const HOLD_TAIL = 4096;
+
+/** Characters that interrupt what runs in the shell (the tty driver then drops its output). */
+const INTERRUPTS = ['\x03', '\x1c', '\x1a'];
 
 /** Keystrokes typed before the shell is attached are kept up to this many characters. */
 const MAX_PENDING_INPUT = 65536;
@@ -126,6 +156,14 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     return this._providerStatusChanged;
   }
 
+  /**
+   * Whether `reconnect()` can do anything: not once the job itself is known to have ended
+   * (a shell that exited or was lost on a running job can be replaced).
+   */
+  get canReconnect(): boolean {
+    return !this._isDisposed && !this._jobEnded;
+  }
+
   /** Emitted when `reconnect()` replaced a lost or gone shell with a new one. */
   get shellReplaced(): ISignal<this, IShellModel> {
     return this._shellReplaced;
@@ -134,6 +172,22 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
   /** Position in the shell's output stream after the last text written to the terminal. */
   get endOffset(): number {
     return this._endOffset;
+  }
+
+  /**
+   * Pace output by what the terminal has drawn (`null`: hand everything on at once). Set by
+   * whoever shows the terminal, once its xterm.js is ready.
+   */
+  setDisplay(display: ITerminalDisplay | null): void {
+    this._display = display;
+    this._drawing = 0;
+    this._generation++;
+    this._pump();
+  }
+
+  /** Characters received and not yet drawn (waiting here or in the terminal). */
+  get behind(): number {
+    return this._waiting + this._drawing;
   }
 
   get isDisposed(): boolean {
@@ -151,6 +205,10 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     const frame: JSONPrimitive[] = [message.type, ...(message.content ?? [])];
     if (message.type === 'set_size') {
       this._lastSize = frame;
+    }
+    const typed = message.type === 'stdin' ? String(message.content?.[0]) : '';
+    if (INTERRUPTS.some(char => typed.includes(char))) {
+      this._onInterrupt();
     }
     if (this._socket && this._connectionStatus === 'connected') {
       this._socket.send(JSON.stringify(frame));
@@ -177,6 +235,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     this._clearRetry();
     const job = await this._jobState();
     if (isFinal(job)) {
+      this._jobEnded = true;
       this._finish('ended', jobEndedSentence(job));
       return;
     }
@@ -208,6 +267,9 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     }
     this._isDisposed = true;
     this._clearRetry();
+    this._endHold(false);
+    this._queue = [];
+    this._waiting = 0;
     this._closeSocket();
     this._disposed.emit();
     Signal.clearData(this);
@@ -324,14 +386,91 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     if (typeof text !== 'string') {
       return;
     }
+    let gap = false;
     if (typeof endOffset === 'number') {
       if (endOffset <= this._endOffset) {
         // Already shown before a reconnect: never write it twice.
         return;
       }
+      gap = endOffset - text.length > this._endOffset;
       this._endOffset = endOffset;
     }
-    this._messageReceived.emit({ type: 'stdout', content: [text] });
+    if (this._holding) {
+      if (!gap) {
+        // Stale output that was on its way when the interrupt left: keep only its tail.
+        this._held = (this._held + text).slice(-HOLD_TAIL);
+        return;
+      }
+      this._endHold(false); // the bridge skipped from here: what was held is stale
+    }
+    this._show(text);
+  }
+
+  /** Hand `text` to the terminal in order, as fast as it draws (see the module docstring). */
+  private _show(text: string): void {
+    if (!text) {
+      return;
+    }
+    this._queue.push(text);
+    this._waiting += text.length;
+    if (this._waiting > MAX_WAITING) {
+      while (this._waiting > MAX_WAITING / 2 && this._queue.length > 1) {
+        this._waiting -= this._queue.shift()!.length;
+      }
+    }
+    this._pump();
+  }
+
+  private _pump(): void {
+    while (
+      this._queue.length &&
+      !this._isDisposed &&
+      (!this._display || this._drawing < DISPLAY_WINDOW)
+    ) {
+      const text = this._queue.shift()!;
+      this._waiting -= text.length;
+      this._messageReceived.emit({ type: 'stdout', content: [text] });
+      const display = this._display;
+      if (display) {
+        this._drawing += text.length;
+        const generation = this._generation;
+        display.drawn(() => {
+          if (generation === this._generation) {
+            this._drawing = Math.max(0, this._drawing - text.length);
+            this._pump();
+          }
+        });
+      }
+    }
+  }
+
+  /** An interrupt was typed: stale output waiting here is dropped, and during a flood what is
+   * still on its way is held back until the bridge's skip shows. */
+  private _onInterrupt(): void {
+    if (this.behind <= FLOODING) {
+      return;
+    }
+    this._queue = [];
+    this._waiting = 0;
+    this._endHold(false);
+    this._holding = true;
+    this._holdTimer = window.setTimeout(() => {
+      this._holdTimer = null;
+      this._endHold(true);
+    }, HOLD_MS);
+  }
+
+  private _endHold(showTail: boolean): void {
+    if (this._holdTimer !== null) {
+      window.clearTimeout(this._holdTimer);
+      this._holdTimer = null;
+    }
+    const held = this._held;
+    this._holding = false;
+    this._held = '';
+    if (showTail) {
+      this._show(held);
+    }
   }
 
   private _onStatus(info: unknown): void {
@@ -364,6 +503,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
         );
         break;
       case 'job-ended':
+        this._jobEnded = true;
         this._finish('ended', message || 'The job is no longer running.');
         break;
       case 'shell-exited':
@@ -383,6 +523,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
       return;
     }
     if (code === CLOSE_JOB_ENDED) {
+      this._jobEnded = true;
       this._finish('ended', jobEndedSentence(await this._jobState()));
       return;
     }
@@ -415,6 +556,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
       return;
     }
     if (shell && shell.state === 'ended') {
+      this._jobEnded = isFinal(shell.jobState);
       const sentence = isFinal(shell.jobState)
         ? jobEndedSentence(shell.jobState)
         : shell.message || 'The shell has ended.';
@@ -462,9 +604,9 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     this._name = shell.name;
     this._endOffset = 0;
     this._retries = 0;
-    const job = this._jobName ? `${this._jobName} ` : '';
+    const job = this._jobName ?? `Job ${this.jobId}`;
     this._emitNote(
-      `new shell on job ${job}(${this.jobId}) rank ${this.rank}: ${why}; output above is from the old shell`,
+      `new shell on ${job}, rank ${this.rank}: ${why}; output above is from the old shell`,
       ESC_NOTE
     );
     this._shellReplaced.emit(shell);
@@ -489,10 +631,7 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
     if (this._isDisposed) {
       return;
     }
-    this._messageReceived.emit({
-      type: 'stdout',
-      content: [`\r\n${colour}[${text}]${ESC_RESET}\r\n`]
-    });
+    this._show(`\r\n${colour}[${text}]${ESC_RESET}\r\n`);
   }
 
   private async _shellOrNull(): Promise<IShellModel | null> {
@@ -548,6 +687,18 @@ export class UCloudShellConnection implements TerminalNS.ITerminalConnection {
   private _socket: WebSocket | null = null;
   private _endOffset = 0;
   private _endReported = false;
+  private _jobEnded = false;
+  private _display: ITerminalDisplay | null = null;
+  /** Output waiting to be handed to the terminal, and its length. */
+  private _queue: string[] = [];
+  private _waiting = 0;
+  /** Output handed to the terminal and not drawn yet. */
+  private _drawing = 0;
+  /** Changes when the display does, so calls back from an old one are ignored. */
+  private _generation = 0;
+  private _holding = false;
+  private _held = '';
+  private _holdTimer: number | null = null;
   private _lastSize: JSONPrimitive[] | null = null;
   private _pendingInput: string[] = [];
   private _pendingInputLength = 0;
@@ -576,7 +727,7 @@ export namespace UCloudShellConnection {
     name: string;
     jobId: string;
     rank: number;
-    /** The job's display name, for the notes written into the terminal. */
+    /** The job as named in tooltips ("my job (job 3)"), for the notes written into the terminal. */
     jobName?: string | null;
     /** When set, the shell is known to be gone: show this and do not connect. */
     gone?: string;

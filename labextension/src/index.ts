@@ -16,19 +16,14 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { IRunningSessionManagers } from '@jupyterlab/running';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator } from '@jupyterlab/translation';
-import {
-  copyIcon,
-  pasteIcon,
-  refreshIcon,
-  terminalIcon
-} from '@jupyterlab/ui-components';
+import { copyIcon, pasteIcon, refreshIcon } from '@jupyterlab/ui-components';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { IJob, UCloudAPI } from './api';
 import { CommandIDs, PANEL_ID, PLUGIN_PREFIX } from './commands';
 import { confirmTerminate, pickJobDialog, startJobDialog } from './dialogs';
-import { ucloudIcon } from './icons';
+import { ucloudIcon, ucloudTerminalIcon } from './icons';
 import { isFinal, terminalBlocker } from './model';
 import { UCloudPanel } from './panel';
 import { JobFilter, UCloudPanelModel } from './panelmodel';
@@ -153,7 +148,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           : 'UCloud Terminal…';
       },
       caption: 'Open a terminal on a rank of a running UCloud job',
-      icon: args => (args.isPalette ? undefined : terminalIcon),
+      icon: args => (args.isPalette ? undefined : ucloudTerminalIcon),
       execute: async args => {
         let jobId = stringArg(args, 'jobId');
         let rank = Number(args.rank ?? 0);
@@ -309,7 +304,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption:
         'Reconnect the UCloud terminal (a new shell if the old one is gone)',
       icon: args => (args.isPalette ? undefined : refreshIcon),
-      isEnabled: args => targetTerminal(args) !== null,
+      isEnabled: args => !!targetTerminal(args)?.connection.canReconnect,
       execute: async args => {
         await targetTerminal(args)?.connection.reconnect();
       }

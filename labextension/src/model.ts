@@ -8,20 +8,47 @@ import {
   IJob,
   IProductReference,
   IResolvedSupport,
+  IShellModel,
   ISupportByProvider,
   JobState
 } from './api';
 
-/** Interactive features the panel shows for a product. */
-export type Feature = 'terminal' | 'logs' | 'web' | 'vnc';
+/** Features the panel shows for a product (`extension`: time extension). */
+export type Feature = 'terminal' | 'logs' | 'web' | 'vnc' | 'extension';
 
-export const FEATURES: readonly Feature[] = ['terminal', 'logs', 'web', 'vnc'];
+export const FEATURES: readonly Feature[] = [
+  'terminal',
+  'logs',
+  'web',
+  'vnc',
+  'extension'
+];
+
+/** How each feature is named to a person. */
+export const FEATURE_LABEL: Record<Feature, string> = {
+  terminal: 'terminal',
+  logs: 'logs',
+  web: 'web',
+  vnc: 'vnc',
+  extension: 'time extension'
+};
+
+/** The backend flag of each feature (`features` keys use the feature's own name). */
+const FEATURE_FLAG: Record<Feature, keyof IBackendSupport> = {
+  terminal: 'terminal',
+  logs: 'logs',
+  web: 'web',
+  vnc: 'vnc',
+  extension: 'timeExtension'
+};
 
 /** A product with what it supports, flattened for display. */
 export interface IProductInfo {
   reference: IProductReference;
   product: IComputeProduct;
   features: ReadonlySet<Feature>;
+  /** The most nodes a job may have, when the provider states it (the embedded server does). */
+  maxNodes: number | null;
 }
 
 function backends(support: IResolvedSupport): IBackendSupport[] {
@@ -48,7 +75,7 @@ export function supportedFeatures(support: IResolvedSupport): Set<Feature> {
   }
   for (const backend of backends(support)) {
     for (const feature of FEATURES) {
-      if (backend[feature]) {
+      if (backend[FEATURE_FLAG[feature]]) {
         found.add(feature);
       }
     }
@@ -72,14 +99,25 @@ export function productInfos(products: ISupportByProvider): IProductInfo[] {
         category: support.product.category.name,
         provider: support.product.category.provider ?? provider
       };
+      const max = support.product.maxReplicas;
       infos.push({
         reference: ref,
         product: support.product,
-        features: supportedFeatures(support)
+        features: supportedFeatures(support),
+        maxNodes: typeof max === 'number' && max > 0 ? max : null
       });
     }
   }
   return infos;
+}
+
+export function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/** "up to 4 nodes", or "" when the provider does not say. */
+export function describeMaxNodes(info: IProductInfo): string {
+  return info.maxNodes ? `up to ${plural(info.maxNodes, 'node')}` : '';
 }
 
 /** "2 CPU · 8 GB · 1 GPU", leaving out what the product does not state. */
@@ -97,34 +135,91 @@ export function describeResources(product: IComputeProduct): string {
   return parts.join(' · ') || 'no resources stated';
 }
 
-const STATE_ORDER: Record<JobState, number> = {
-  RUNNING: 0,
-  IN_QUEUE: 1,
-  SUSPENDED: 2,
-  FAILURE: 3,
-  EXPIRED: 4,
-  SUCCESS: 5
-};
+/** When the job last changed: its latest update, else its creation (ms). */
+export function lastActivity(job: IJob): number {
+  let last = job.createdAt ?? 0;
+  for (const update of job.updates ?? []) {
+    if (update.timestamp > last) {
+      last = update.timestamp;
+    }
+  }
+  return last;
+}
 
-/** Running jobs first, then queued, then the rest; newest first within a state. */
+/**
+ * Running jobs first, then the most recently active first, so a job that just ended comes
+ * before jobs that ended long ago (jupyter_ucloud/client/naming.py `sort_jobs` is the twin).
+ */
 export function sortJobs(jobs: IJob[]): IJob[] {
+  const running = (job: IJob) => (job.status.state === 'RUNNING' ? 0 : 1);
   return [...jobs].sort(
     (a, b) =>
-      (STATE_ORDER[a.status.state] ?? 9) - (STATE_ORDER[b.status.state] ?? 9) ||
-      b.createdAt - a.createdAt
+      running(a) - running(b) ||
+      lastActivity(b) - lastActivity(a) ||
+      Number(b.id) - Number(a.id)
   );
+}
+
+/** The last status message UCloud recorded for the job (its `updates`), or `null`. */
+export function lastStatus(job: IJob): string | null {
+  const updates = job.updates ?? [];
+  for (let i = updates.length - 1; i >= 0; i--) {
+    const status = updates[i].status;
+    if (status && status.trim()) {
+      return status;
+    }
+  }
+  return null;
 }
 
 export function isFinal(state: JobState | null | undefined): boolean {
   return !!state && FINAL_STATES.has(state);
 }
 
+/**
+ * The one naming rule: the job's name if it has one, else "Job <id>"
+ * (jupyter_ucloud/client/naming.py `job_title` is the twin).
+ */
 export function jobTitle(job: IJob): string {
-  return job.specification.name || `Job ${job.id}`;
+  return job.specification.name?.trim() || `Job ${job.id}`;
+}
+
+/** The title with the id, for tooltips and pickers: "my job (job 3)", or "Job 3". */
+export function jobTooltip(job: IJob): string {
+  const title = jobTitle(job);
+  return title === `Job ${job.id}` ? title : `${title} (job ${job.id})`;
 }
 
 export function jobRanks(job: IJob): number {
   return Math.max(1, job.specification.replicas ?? 1);
+}
+
+/** A shell as the tabs and the Running panel name it (`shellOrdinal` counts its siblings). */
+export function shellTitle(
+  jobLabel: string,
+  rank: number,
+  ordinal: number
+): string {
+  const base = `${jobLabel} · rank ${rank}`;
+  return ordinal > 1 ? `${base} (${ordinal})` : base;
+}
+
+/**
+ * The position (from 1) of shell `name` among the shells on its job and rank, oldest first,
+ * so the second shell on a rank is titled "... · rank 0 (2)". 1 when it is not listed.
+ */
+export function shellOrdinal(
+  shells: readonly IShellModel[],
+  name: string
+): number {
+  const shell = shells.find(s => s.name === name);
+  if (!shell) {
+    return 1;
+  }
+  const siblings = shells
+    .filter(s => s.jobId === shell.jobId && s.rank === shell.rank)
+    .sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
+  return siblings.findIndex(s => s.name === name) + 1;
 }
 
 /** "1h 05m left", "expired", or "" when the job has no deadline. */
@@ -162,24 +257,46 @@ export function jobEndedSentence(state: JobState | null | undefined): string {
   }
 }
 
-/** Why a terminal cannot be opened on this job, or `null` when it can. */
+/**
+ * Why a terminal cannot be opened on this job, in a person's words, or `null` when it can
+ * (jupyter_ucloud/widgets/job_picker.py `terminal_blocker` is the twin).
+ */
 export function terminalBlocker(
   job: IJob,
   product: IProductInfo | undefined
 ): string | null {
-  if (job.status.state !== 'RUNNING') {
-    return `The job is ${job.status.state.toLowerCase().replace('_', ' ')}, not running`;
+  switch (job.status.state) {
+    case 'RUNNING':
+      break;
+    case 'IN_QUEUE':
+      return 'The job is still waiting in the queue: terminals open once it runs.';
+    case 'SUSPENDED':
+      return 'The job is suspended: terminals open once it runs again.';
+    case 'SUCCESS':
+      return 'The job has completed, so it has no terminals any more.';
+    case 'FAILURE':
+      return 'The job has failed, so it has no terminals any more.';
+    case 'EXPIRED':
+      return "The job's time ran out, so it has no terminals any more.";
+    default:
+      return 'Terminals need a running job.';
   }
   if (product && !product.features.has('terminal')) {
-    return `Product ${product.reference.id} does not support terminals`;
+    return `${product.reference.id} does not offer terminals, so this job has none.`;
   }
   return null;
 }
 
-/** Why a job cannot be terminated, or `null` when it can. */
+/** Why a job cannot be terminated, in a person's words, or `null` when it can. */
 export function terminateBlocker(job: IJob): string | null {
-  if (isFinal(job.status.state)) {
-    return `The job has already ended (${job.status.state.toLowerCase()})`;
+  switch (job.status.state) {
+    case 'SUCCESS':
+      return 'The job has already completed.';
+    case 'FAILURE':
+      return 'The job has already failed.';
+    case 'EXPIRED':
+      return "The job's time has already run out.";
+    default:
+      return null;
   }
-  return null;
 }

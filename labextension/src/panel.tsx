@@ -2,23 +2,19 @@
  * The UCloud sidebar: connection, products with what they support, jobs with actions.
  */
 import { CommandRegistry } from '@lumino/commands';
-import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import {
+  ReactWidget,
+  refreshIcon,
+  ToolbarButtonComponent,
+  UseSignal
+} from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { IJob } from './api';
 import { CommandIDs } from './commands';
-import {
-  describeResources,
-  FEATURES,
-  IProductInfo,
-  jobRanks,
-  jobTitle,
-  terminalBlocker,
-  terminateBlocker,
-  timeLeft
-} from './model';
+import { JobCard } from './jobcard';
 import { JobFilter, UCloudPanelModel } from './panelmodel';
+import { ProductCard } from './productcard';
 
 function ConnectionSection(props: { model: UCloudPanelModel }) {
   const { status, error, loaded } = props.model;
@@ -57,126 +53,6 @@ function ConnectionSection(props: { model: UCloudPanelModel }) {
   );
 }
 
-function ProductRow(props: { product: IProductInfo }) {
-  const { product, reference, features } = props.product;
-  return (
-    <li
-      className="jp-UCloud-product"
-      data-product={reference.id}
-      data-provider={reference.provider}
-    >
-      <div className="jp-UCloud-product-head">
-        <span className="jp-UCloud-product-name">{product.name}</span>
-        <span className="jp-UCloud-product-provider">{reference.provider}</span>
-      </div>
-      <div className="jp-UCloud-product-resources">
-        {describeResources(product)}
-      </div>
-      <div className="jp-UCloud-features">
-        {FEATURES.map(feature =>
-          features.has(feature) ? (
-            <span
-              key={feature}
-              className="jp-UCloud-feature"
-              data-feature={feature}
-              title={`Supports ${feature}`}
-            >
-              {feature}
-            </span>
-          ) : (
-            <span
-              key={feature}
-              className="jp-UCloud-feature jp-mod-absent"
-              data-feature-absent={feature}
-              title={`No ${feature}`}
-              aria-label={`no ${feature}`}
-            >
-              {feature}
-            </span>
-          )
-        )}
-      </div>
-    </li>
-  );
-}
-
-function JobRow(props: {
-  job: IJob;
-  model: UCloudPanelModel;
-  commands: CommandRegistry;
-  now: number;
-}) {
-  const { job, model, commands, now } = props;
-  const [rank, setRank] = React.useState(0);
-  const ranks = jobRanks(job);
-  const product = model.productOf(job);
-  const noTerminal = terminalBlocker(job, product);
-  const noTerminate = terminateBlocker(job);
-  const state = job.status.state;
-  return (
-    <li className="jp-UCloud-job" data-job-id={job.id} data-state={state}>
-      <div className="jp-UCloud-job-head">
-        <span className={`jp-UCloud-state jp-UCloud-state-${state}`}>
-          {state.replace('_', ' ')}
-        </span>
-        <span className="jp-UCloud-job-name" title={`Job ${job.id}`}>
-          {jobTitle(job)}
-        </span>
-      </div>
-      <div className="jp-UCloud-job-facts">
-        <span data-field="product">{job.specification.product.id}</span>
-        <span data-field="ranks">
-          {ranks} {ranks === 1 ? 'rank' : 'ranks'}
-        </span>
-        <span data-field="time-left">{timeLeft(job, now)}</span>
-      </div>
-      <div className="jp-UCloud-job-actions">
-        <span title={noTerminal ?? ''}>
-          <select
-            className="jp-UCloud-rank"
-            aria-label="Rank"
-            value={rank}
-            disabled={!!noTerminal}
-            title={noTerminal ?? 'Rank to open a terminal on'}
-            onChange={event => setRank(Number(event.target.value))}
-          >
-            {Array.from({ length: ranks }, (_, r) => (
-              <option key={r} value={r}>
-                rank {r}
-              </option>
-            ))}
-          </select>
-          <button
-            className="jp-Button jp-mod-styled jp-mod-accept jp-UCloud-open-terminal"
-            disabled={!!noTerminal}
-            title={noTerminal ?? `Open a terminal on rank ${rank}`}
-            onClick={() =>
-              void commands.execute(CommandIDs.openTerminal, {
-                jobId: job.id,
-                rank
-              })
-            }
-          >
-            Terminal
-          </button>
-        </span>
-        <span title={noTerminate ?? ''}>
-          <button
-            className="jp-Button jp-mod-styled jp-mod-warn jp-UCloud-terminate"
-            disabled={!!noTerminate}
-            title={noTerminate ?? 'Terminate this job'}
-            onClick={() =>
-              void commands.execute(CommandIDs.terminateJob, { jobId: job.id })
-            }
-          >
-            Terminate
-          </button>
-        </span>
-      </div>
-    </li>
-  );
-}
-
 function JobsSection(props: {
   model: UCloudPanelModel;
   commands: CommandRegistry;
@@ -204,16 +80,18 @@ function JobsSection(props: {
             </label>
           ))}
         </div>
-        <span title={canStart ? '' : 'Not connected to UCloud'}>
-          <button
-            className="jp-Button jp-mod-styled jp-mod-accept jp-UCloud-start-job"
-            disabled={!canStart}
-            title={canStart ? 'Start a job' : 'Not connected to UCloud'}
-            onClick={() => void commands.execute(CommandIDs.startJob)}
-          >
-            Start job…
-          </button>
-        </span>
+        <button
+          className="jp-Button jp-mod-styled jp-mod-accept jp-UCloud-start-job"
+          disabled={!canStart}
+          title={
+            canStart
+              ? 'Start a job'
+              : 'Not connected to UCloud, or it lists no products'
+          }
+          onClick={() => void commands.execute(CommandIDs.startJob)}
+        >
+          Start job…
+        </button>
       </div>
       {model.jobs.length === 0 ? (
         <div className="jp-UCloud-empty">
@@ -226,10 +104,10 @@ function JobsSection(props: {
       ) : (
         <ul className="jp-UCloud-job-list">
           {model.jobs.map(job => (
-            <JobRow
+            <JobCard
               key={job.id}
               job={job}
-              model={model}
+              product={model.productOf(job)}
               commands={commands}
               now={now}
             />
@@ -264,13 +142,12 @@ export class UCloudPanel extends ReactWidget {
           <div className="jp-UCloud-body">
             <header className="jp-UCloud-header">
               <h2>UCloud</h2>
-              <button
-                className="jp-Button jp-mod-minimal jp-UCloud-refresh"
-                title="Refresh products and jobs"
+              <ToolbarButtonComponent
+                className="jp-UCloud-refresh"
+                icon={refreshIcon}
+                tooltip="Refresh products and jobs"
                 onClick={() => void this._commands.execute(CommandIDs.refresh)}
-              >
-                ↻
-              </button>
+              />
             </header>
             <section className="jp-UCloud-section" aria-label="Connection">
               <h3>Connection</h3>
@@ -281,7 +158,7 @@ export class UCloudPanel extends ReactWidget {
               {this.model.products.length ? (
                 <ul className="jp-UCloud-product-list">
                   {this.model.products.map(product => (
-                    <ProductRow
+                    <ProductCard
                       key={`${product.reference.provider}/${product.reference.id}`}
                       product={product}
                     />

@@ -3,13 +3,14 @@
  * and shut down.
  */
 import { IRunningSessions } from '@jupyterlab/running';
-import { terminalIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IShellModel, UCloudAPI } from './api';
 import { CommandIDs } from './commands';
+import { ucloudTerminalIcon } from './icons';
+import { jobTitle, jobTooltip, shellOrdinal, shellTitle } from './model';
 
 export class UCloudShellsManager implements IRunningSessions.IManager {
   constructor(
@@ -38,10 +39,15 @@ export class UCloudShellsManager implements IRunningSessions.IManager {
     return this._shells.map(shell => ({
       className: 'jp-UCloud-runningShell',
       context: shell.name,
-      icon: () => terminalIcon,
-      label: () => `Job ${shell.jobId} · rank ${shell.rank}`,
+      icon: () => ucloudTerminalIcon,
+      label: () =>
+        shellTitle(
+          this._names.get(shell.jobId)?.title ?? `Job ${shell.jobId}`,
+          shell.rank,
+          shellOrdinal(this._shells, shell.name)
+        ),
       labelTitle: () =>
-        `${shell.name}\nstate: ${shell.state}${shell.message ? ` (${shell.message})` : ''}\nbrowser connections: ${shell.clients}`,
+        `${this._names.get(shell.jobId)?.tooltip ?? `Job ${shell.jobId}`}, rank ${shell.rank}\nShell ${shell.name}\nstate: ${shell.state}${shell.message ? ` (${shell.message})` : ''}\nbrowser connections: ${shell.clients}`,
       detail: () => shell.state,
       open: () =>
         void this._commands.execute(CommandIDs.openTerminal, {
@@ -72,9 +78,22 @@ export class UCloudShellsManager implements IRunningSessions.IManager {
 
   private async _refresh(): Promise<void> {
     const shells = await this._api.listShells();
+    let named = false;
+    for (const jobId of new Set(shells.map(s => s.jobId))) {
+      if (!this._names.has(jobId)) {
+        const job = await this._api.retrieveJob(jobId).catch(() => null);
+        if (job) {
+          this._names.set(jobId, {
+            title: jobTitle(job),
+            tooltip: jobTooltip(job)
+          });
+          named = true;
+        }
+      }
+    }
     const key = (list: IShellModel[]) =>
       list.map(s => `${s.name}:${s.state}:${s.clients}`).join(',');
-    if (key(shells) !== key(this._shells)) {
+    if (named || key(shells) !== key(this._shells)) {
       this._shells = shells;
       this._runningChanged.emit(shells);
     }
@@ -82,5 +101,7 @@ export class UCloudShellsManager implements IRunningSessions.IManager {
 
   private _poll: Poll;
   private _shells: IShellModel[] = [];
+  /** Job titles by id (model.ts naming rule), read once per job. */
+  private _names = new Map<string, { title: string; tooltip: string }>();
   private _runningChanged = new Signal<this, IShellModel[]>(this);
 }

@@ -6,15 +6,14 @@ import { JupyterFrontEnd } from '@jupyterlab/application';
 import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { ITerminal, Terminal } from '@jupyterlab/terminal';
 import { ITranslator } from '@jupyterlab/translation';
-import {
-  refreshIcon,
-  terminalIcon,
-  ToolbarButton
-} from '@jupyterlab/ui-components';
+import { refreshIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { IShellModel, UCloudAPI } from './api';
 import { TRACKER_NAMESPACE } from './commands';
+import { terminalDisplay } from './display';
+import { ucloudTerminalIcon } from './icons';
+import { jobTitle, jobTooltip, shellOrdinal, shellTitle } from './model';
 import {
   IPhaseChange,
   IProviderStatus,
@@ -126,7 +125,8 @@ export class UCloudTerminals {
         return existing;
       }
     }
-    const jobName = await this._jobName(jobId);
+    const names = await this._jobNames(jobId);
+    const jobName = names.tooltip;
     let connection: UCloudShellConnection;
     if (args.name) {
       const shell = await this._api.getShell(args.name).catch(() => undefined);
@@ -151,7 +151,7 @@ export class UCloudTerminals {
         jobName
       });
     }
-    const widget = this._createWidget(connection, jobName);
+    const widget = this._createWidget(connection, names);
     this._app.shell.add(widget, 'main', { type: 'UCloud Terminal' });
     await this.tracker.add(widget);
     if (args.activate !== false) {
@@ -162,7 +162,7 @@ export class UCloudTerminals {
 
   private _createWidget(
     connection: UCloudShellConnection,
-    jobName: string | null
+    names: { title: string; tooltip: string }
   ): UCloudTerminalWidget {
     const content = new Terminal(
       connection,
@@ -174,46 +174,69 @@ export class UCloudTerminals {
       reveal: content.ready
     });
     const widget = Object.assign(main, { connection });
+    void content.ready.then(() =>
+      connection.setDisplay(terminalDisplay(content))
+    );
     widget.addClass(TERMINAL_CLASS);
     widget.id = `ucloud-terminal-${++UCloudTerminals._counter}`;
 
-    const label = `${jobName ?? `Job ${connection.jobId}`} · rank ${connection.rank}`;
+    // The tab names the job and the rank (model.ts `shellTitle`), with a counter when the
+    // rank has several shells; the terminal widget's own retitling is undone.
+    let label = shellTitle(names.title, connection.rank, 1);
     const describe = () => {
       widget.node.dataset.ucloudShell = connection.name;
       widget.node.dataset.jobId = connection.jobId;
       widget.node.dataset.rank = String(connection.rank);
       widget.node.dataset.phase = connection.phase;
-      content.title.caption = `UCloud job ${connection.jobId}, rank ${connection.rank}\nShell ${connection.name}\n${connection.phaseDetail || PHASE_LABEL[connection.phase]}`;
+      content.title.caption = `${names.tooltip}, rank ${connection.rank}\nShell ${connection.name}\n${connection.phaseDetail || PHASE_LABEL[connection.phase]}`;
     };
-    // The terminal widget retitles itself ("Terminal <name>", or what the shell sets);
-    // the tab always names the job and the rank.
     const keepLabel = () => {
       if (content.title.label !== label) {
         content.title.label = label;
       }
     };
-    content.title.icon = terminalIcon;
+    const number = async () => {
+      const shells = await this._api.listShells().catch(() => []);
+      label = shellTitle(
+        names.title,
+        connection.rank,
+        shellOrdinal(shells, connection.name)
+      );
+      keepLabel();
+    };
+    content.title.icon = ucloudTerminalIcon;
     content.title.label = label;
     content.title.changed.connect(keepLabel);
     describe();
+    void number();
 
     const reconnect = new ToolbarButton({
       icon: refreshIcon,
       label: 'Reconnect',
       tooltip: 'Reconnect to this shell (a new shell if it is gone)',
+      disabledTooltip: 'The job has ended: there is nothing to reconnect to',
       onClick: () => {
         void connection.reconnect();
       }
     });
+    reconnect.addClass('jp-UCloudTerminal-reconnect');
+    const showReconnect = () => {
+      reconnect.enabled = connection.canReconnect;
+    };
+    showReconnect();
     widget.toolbar.addItem(
       'ucloud-status',
       new ConnectionIndicator(connection)
     );
     widget.toolbar.addItem('ucloud-reconnect', reconnect);
 
-    connection.phaseChanged.connect(() => describe());
+    connection.phaseChanged.connect(() => {
+      describe();
+      showReconnect();
+    });
     connection.shellReplaced.connect(() => {
       describe();
+      void number();
       void this.tracker.save(widget);
     });
     widget.disposed.connect(() => connection.dispose());
@@ -230,12 +253,15 @@ export class UCloudTerminals {
     }
   }
 
-  private async _jobName(jobId: string): Promise<string | null> {
+  /** The job's title and tooltip by the naming rule (`Job <id>` when it cannot be read). */
+  private async _jobNames(
+    jobId: string
+  ): Promise<{ title: string; tooltip: string }> {
     try {
       const job = await this._api.retrieveJob(jobId);
-      return job.specification.name || null;
+      return { title: jobTitle(job), tooltip: jobTooltip(job) };
     } catch {
-      return null;
+      return { title: `Job ${jobId}`, tooltip: `Job ${jobId}` };
     }
   }
 

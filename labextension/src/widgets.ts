@@ -18,11 +18,12 @@ import {
 import { ITerminal, Terminal } from '@jupyterlab/terminal';
 import { CommandRegistry } from '@lumino/commands';
 import { MessageLoop } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
+import { Panel, PanelLayout, Widget } from '@lumino/widgets';
 
 import { UCloudAPI } from './api';
 import { CommandIDs } from './commands';
 import { UCloudShellConnection } from './connection';
+import { terminalDisplay } from './display';
 
 export const WIDGET_MODULE = 'jupyter-ucloud';
 export const WIDGET_MODULE_VERSION = '0.1.0';
@@ -141,9 +142,13 @@ export function registerWidgets(
   class InlineTerminalView extends DOMWidgetView {
     override render(): void {
       this.el.classList.add('jp-UCloud-inlineTerminal');
-      // The layout model owns `this.el`'s size; the terminal lives in a host of our own.
-      this._host.className = 'jp-UCloud-inlineTerminal-host';
-      this.el.appendChild(this._host);
+      // The terminal is a Lumino child of the view's own widget (not attached by hand), so
+      // clearing or re-running the cell detaches and disposes it in order, whatever happens
+      // to the DOM first.
+      const layout = new PanelLayout();
+      this.luminoWidget.layout = layout;
+      this._host.addClass('jp-UCloud-inlineTerminal-host');
+      layout.addWidget(this._host);
       this._resize();
       this.listenTo(this.model, 'change:rows', () => this._resize());
       this.listenTo(this.model, 'change:shell_name', () => void this._attach());
@@ -155,6 +160,7 @@ export function registerWidgets(
     override remove(): void {
       if (this._onWindowResize) {
         window.removeEventListener('resize', this._onWindowResize);
+        this._onWindowResize = null;
       }
       this._detach();
       super.remove();
@@ -162,7 +168,7 @@ export function registerWidgets(
 
     private _resize(): void {
       const rows = Math.max(2, Number(this.model.get('rows') ?? 16));
-      this._host.style.height = `${rows * ROW_PX + 8}px`;
+      this._host.node.style.height = `${rows * ROW_PX + 8}px`;
       this._fit();
     }
 
@@ -175,22 +181,33 @@ export function registerWidgets(
       }
     }
 
+    /** Drop the terminal and its connection; the shell lives on (the kernel closes it). */
     private _detach(): void {
-      if (this._terminal) {
-        // Only the view goes away: the shell lives on for other views and tabs.
-        const connection = this._terminal.session;
-        this._terminal.dispose();
+      const terminal = this._terminal;
+      this._terminal = null;
+      if (terminal) {
+        const connection = terminal.session;
+        if (!terminal.isDisposed) {
+          terminal.dispose();
+        }
         connection.dispose();
-        this._terminal = null;
       }
+    }
+
+    private _note(text: string, className: string): void {
+      const note = document.createElement('div');
+      note.className = className;
+      note.textContent = text;
+      this._host.node.appendChild(note);
     }
 
     private async _attach(): Promise<void> {
       this._detach();
-      this._host.textContent = '';
+      this._host.node.textContent = '';
       const name = String(this.model.get('shell_name') ?? '');
+      delete this.el.dataset.ucloudShell;
       if (!name) {
-        this._host.textContent = 'No shell to show.';
+        this._note('No shell to show.', 'jp-UCloud-inlineTerminal-note');
         return;
       }
       let shell;
@@ -203,6 +220,9 @@ export function registerWidgets(
       if (!shell) {
         this._fail(`The shell ${name} does not exist (any more).`);
         return;
+      }
+      if (this._host.isDisposed || name !== this.model.get('shell_name')) {
+        return; // the view went away, or another shell was chosen meanwhile
       }
       const connection = new UCloudShellConnection({
         api: context.api,
@@ -218,20 +238,18 @@ export function registerWidgets(
       terminal.addClass('jp-UCloud-inlineTerminal-xterm');
       this._terminal = terminal;
       this.el.dataset.ucloudShell = name;
-      Widget.attach(terminal, this._host);
+      this._host.addWidget(terminal);
       await terminal.ready;
+      connection.setDisplay(terminalDisplay(terminal));
       this._fit();
     }
 
     private _fail(text: string): void {
-      const note = document.createElement('div');
-      note.className = 'jp-UCloud-error';
-      note.textContent = text;
-      this._host.appendChild(note);
+      this._note(text, 'jp-UCloud-error');
       this.send({ event: 'error', message: text });
     }
 
-    private _host = document.createElement('div');
+    private _host = new Panel();
     private _terminal: Terminal | null = null;
     private _onWindowResize: (() => void) | null = null;
   }

@@ -128,3 +128,25 @@ def test_browse_all_walks_every_page(fresh_local_server: Any) -> None:
     assert [j.id for j in uc.jobs.browse_all(items_per_page=2, filter_state="RUNNING")] == [
         j.id for j in uc.jobs.browse_all(filter_state="RUNNING")
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, (1, 0)),
+        ({"minutes": 30}, (0, 30)),
+        ({"hours": 2}, (2, 0)),
+        ({"hours": 0, "minutes": 5}, (0, 5)),
+        ({"hours": 1, "minutes": 15}, (1, 15)),
+    ],
+)
+def test_start_time_allocation_replaces_the_default_hour(
+    uc: UCloud, given: dict[str, int], expected: tuple[int, int]
+) -> None:
+    job = uc.start("terminal", "1", product="compute-example", progress=False, **given)
+    try:
+        allocation = job.job.specification.time_allocation
+        assert allocation is not None
+        assert (allocation.hours, allocation.minutes, allocation.seconds) == (*expected, 0)
+    finally:
+        job.terminate(wait=True, timeout=30)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from pydantic import ValidationError
+
+from jupyter_ucloud.local.config import EnumOptionSpec, ParameterSpec
 from jupyter_ucloud.protocol import SupportByProvider
 
 from .conftest import api_for
@@ -97,3 +101,16 @@ def test_invalid_config_is_a_clear_error(tmp_path) -> None:
     assert "cpu" in result.stderr
     assert "colour" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_enumeration_parameters_need_options_and_a_default_among_them() -> None:
+    choice = [EnumOptionSpec(name="small", value="s"), EnumOptionSpec(name="large", value="l")]
+    assert ParameterSpec(
+        name="size", type="enumeration", options=choice, default="l"
+    ).value_type == ("text")
+    with pytest.raises(ValidationError, match="needs options"):
+        ParameterSpec(name="size", type="enumeration")
+    with pytest.raises(ValidationError, match="is not one of its options"):
+        ParameterSpec(name="size", type="enumeration", options=choice, default="m")
+    with pytest.raises(ValidationError, match="only enumeration parameters have options"):
+        ParameterSpec(name="size", type="text", options=choice)

@@ -66,7 +66,7 @@ def test_applications_browse(api: Api) -> None:
     names = {(a["metadata"]["name"], a["metadata"]["version"]) for a in page.items}
     assert {("terminal", "1"), ("batch", "1")} <= names
     batch = next(a for a in page.items if a["metadata"]["name"] == "batch")
-    assert [p["name"] for p in batch["invocation"]["parameters"]] == ["command"]
+    assert [p["name"] for p in batch["invocation"]["parameters"]] == ["command", "shell"]
     assert api.session.get(api.url + "/api/hpc/apps/browse", timeout=10).status_code == 403
 
 
@@ -335,3 +335,49 @@ def test_terminate_right_after_create(api: Api, local_server) -> None:
         job = api.wait_for_state(job_id, "SUCCESS", "FAILURE")
         assert job.state.value == "SUCCESS"
         wait_no_processes(local_server.data_dir, job_id)
+
+
+def test_enumeration_parameter_takes_one_of_its_options_as_text(api: Api, local_server) -> None:
+    apps = api.session.get(
+        f"{api.url}/api/hpc/apps/browse",
+        headers={"Authorization": f"Bearer {api.token}"},
+        timeout=10,
+    ).json()["items"]
+    batch = next(a for a in apps if a["metadata"]["name"] == "batch")
+    shell = next(p for p in batch["invocation"]["parameters"] if p["name"] == "shell")
+    assert shell["type"] == "enumeration"
+    assert shell["options"] == [
+        {"name": "bash", "value": "/bin/bash"},
+        {"name": "sh", "value": "/bin/sh"},
+    ]
+    assert shell["defaultValue"] == {"type": "text", "value": "/bin/bash"}
+    assert shell["optional"] is True
+
+    for value, why in (
+        (
+            {"type": "text", "value": "/bin/zsh"},
+            "Bad value supplied for 'shell' (one of: /bin/bash, /bin/sh)",
+        ),
+        ({"type": "enumeration", "value": "/bin/sh"}, "Bad value supplied for 'shell'"),
+        ({"type": "text", "value": 1}, "Bad value supplied for 'shell'"),
+    ):
+        spec = batch_spec(
+            "true", parameters={"command": {"type": "text", "value": "true"}, "shell": value}
+        )
+        response = api.call("jobs.create", {"items": [spec]})
+        assert response.status_code == 400, response.text
+        assert response.json()["why"] == why
+
+    # As UCloud's web client sends it: the option's value as text; the command runs in that shell.
+    (job_id,) = api.create(
+        batch_spec(
+            "unused",
+            parameters={
+                "command": {"type": "text", "value": 'echo "shell=$0"'},
+                "shell": {"type": "text", "value": "/bin/sh"},
+            },
+        )
+    )
+    assert api.wait_for_state(job_id, "SUCCESS", "FAILURE").state.value == "SUCCESS"
+    out = local_server.data_dir / "jobs" / job_id / "rank-0.out"
+    assert out.read_text() == "shell=/bin/sh\n"

@@ -13,13 +13,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
+from jupyter_ucloud.local.config import (
+    ApplicationSpec,
+    EnumOptionSpec,
+    ParameterSpec,
+    default_applications,
+)
 from tests.conftest import local_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +44,39 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO / "test-artifacts"
 
 
+#: The default products and applications, and one application with a parameter of every type
+#: the Start dialog can set.
+EVERY_TYPE_APP = ApplicationSpec(
+    name="every-type",
+    version="1",
+    title="Every parameter type",
+    description="Prints its parameters.",
+    kind="batch",
+    command=["/bin/sh", "-c", "echo {text} {count} {ratio} {flag} {size}"],
+    parameters=[
+        ParameterSpec(name="text", type="text", title="Some text", description="Any words."),
+        ParameterSpec(name="count", type="integer", title="A count", optional=True, default=3),
+        ParameterSpec(name="ratio", type="floating_point", title="A ratio", optional=True),
+        ParameterSpec(name="flag", type="boolean", title="A flag"),
+        ParameterSpec(
+            name="size",
+            type="enumeration",
+            title="A size",
+            description="How big.",
+            options=[
+                EnumOptionSpec(name="Small", value="s"),
+                EnumOptionSpec(name="Large", value="l"),
+            ],
+        ),
+    ],
+)
+TEST_CONFIG: dict[str, object] = {
+    "applications": [
+        app.model_dump(mode="json") for app in [*default_applications(), EVERY_TYPE_APP]
+    ]
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,6 +93,12 @@ class LabProcess:
     """`jupyter lab` as a child process with every Jupyter path isolated under `root`."""
 
     root: Path
+    #: Config of the embedded UCloud server (LocalConfig's keys), when not the defaults.
+    embedded_config: dict[str, object] | None = None
+    #: JupyterLab terminal settings; the tests read the screen reader's rows of a terminal.
+    terminal_settings: dict[str, object] = field(default_factory=lambda: {"screenReaderMode": True})
+    #: JupyterLab theme ("JupyterLab Light" or "JupyterLab Dark").
+    theme: str = "JupyterLab Light"
     proc: subprocess.Popen[bytes] | None = None
     url: str = ""
     token: str = ""
@@ -77,6 +122,10 @@ class LabProcess:
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         # The built labextension of this checkout (not a stale copy in the venv) comes first.
+        embedded: dict[str, str] = {}
+        if self.embedded_config is not None:
+            write_json(self.root / "ucloud-local.json", self.embedded_config)
+            embedded["embedded_config_file"] = str(self.root / "ucloud-local.json")
         extensions = self.root / "labextensions"
         extensions.mkdir(exist_ok=True)
         (extensions / "jupyter-ucloud").symlink_to(BUILT_LABEXTENSION, target_is_directory=True)
@@ -95,13 +144,17 @@ class LabProcess:
                 "IdentityProvider": {"token": self.token},
                 "LabApp": {"extra_labextensions_path": [str(extensions)]},
                 # No host: the extension runs the embedded UCloud server itself.
-                "UCloud": {"embedded_data_dir": str(self.root / "ucloud-local")},
+                "UCloud": {"embedded_data_dir": str(self.root / "ucloud-local"), **embedded},
             },
         )
         settings = dirs["settings"]
         write_json(
             settings / "@jupyterlab" / "terminal-extension" / "plugin.jupyterlab-settings",
-            {"screenReaderMode": True},
+            self.terminal_settings,
+        )
+        write_json(
+            settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings",
+            {"theme": self.theme},
         )
         write_json(
             settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings",
@@ -191,7 +244,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabProcess]:
     reason = browser_skip_reason()
     if reason:
         pytest.skip(reason)
-    server = LabProcess(tmp_path_factory.mktemp("lab")).start()
+    server = LabProcess(tmp_path_factory.mktemp("lab"), embedded_config=TEST_CONFIG).start()
     yield server
     server.stop()
 

@@ -34,6 +34,18 @@ def expect() -> Any:
     return playwright_expect
 
 
+def expect_disabled(control: Any, disabled: bool = True) -> None:
+    """A JupyterLab toolbar button (`<jp-button>`) is disabled as its toolkit says it:
+    `disabled` and `aria-disabled="true"`, and drawn faded (JupyterLab's disabled styling)."""
+    if disabled:
+        expect()(control).to_have_attribute("aria-disabled", "true")
+        expect()(control).to_have_attribute("disabled", "")
+    else:
+        expect()(control).not_to_have_attribute("aria-disabled", "true")
+    opacity = float(control.evaluate("el => getComputedStyle(el).opacity"))
+    assert (opacity < 0.75) if disabled else (opacity == 1.0), opacity
+
+
 def row_matching(page: Any, scope: str, pattern: re.Pattern[str]) -> Any:
     """Terminal rows (xterm's screen-reader tree) under `scope` whose own text matches."""
     return page.locator(f"{scope} .xterm-accessibility-tree > div").filter(has_text=pattern)
@@ -75,7 +87,7 @@ def test_panel_shows_connection_and_products(browser_page: Any) -> None:
     panel.screenshot(path=str(ARTIFACTS / "ucloud-panel.png"))
 
 
-def fill_start_form(page: Any, replicas: str) -> Any:
+def fill_start_form(page: Any, replicas: str, submit: bool = True) -> Any:
     dialog = page.locator(".jp-Dialog")
     expect()(dialog.locator(".jp-UCloud-form")).to_be_visible()
     product = dialog.locator('select[name="product"]')
@@ -83,7 +95,8 @@ def fill_start_form(page: Any, replicas: str) -> Any:
     product.select_option(value)
     dialog.locator('input[name="name"]').fill(JOB_NAME)
     dialog.locator('input[name="replicas"]').fill(replicas)
-    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    if submit:
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
     return dialog
 
 
@@ -118,13 +131,26 @@ def test_start_job_shows_server_validation_then_starts(lab: LabProcess, browser_
     }
     answer = lab.api("ucloud/api/jobs", method="POST", json=too_many)
     assert answer.status_code == 400
-    server_words = answer.json()["message"]
 
     open_panel(page).locator(".jp-UCloud-start-job").click()
-    dialog = fill_start_form(page, "9")
-    expect()(dialog.locator(".jp-UCloud-form-error")).to_have_text(server_words)
-    # The form came back with what was typed; fix the replicas and submit.
+    # Too many nodes is caught before anything is sent, in the field's own words.
+    dialog = fill_start_form(page, "9", submit=False)
+    expect()(dialog.locator("#jp-UCloud-nodes-error")).to_have_text(
+        "compute-multi allows at most 4 nodes."
+    )
+    expect()(dialog.locator(".jp-Dialog-button.jp-mod-accept")).to_be_disabled()
+    # A refusal only the server can make (a year and more) comes back in the server's words.
+    too_long = {"items": [{**too_many["items"][0], "replicas": 2}]}
+    too_long["items"][0]["timeAllocation"] = {"hours": 9000, "minutes": 0, "seconds": 0}
+    answer = lab.api("ucloud/api/jobs", method="POST", json=too_long)
+    assert answer.status_code == 400
+    dialog.locator('input[name="hours"]').fill("9000")
+    dialog = fill_start_form(page, "2")
+    expect()(dialog.locator(".jp-UCloud-form-error")).to_have_text(answer.json()["message"])
+    # The form came back with what was typed; fix the time and submit.
     expect()(dialog.locator('input[name="name"]')).to_have_value(JOB_NAME)
+    expect()(dialog.locator('input[name="hours"]')).to_have_value("9000")
+    dialog.locator('input[name="hours"]').fill("1")
     fill_start_form(page, "2")
     expect()(page.locator(".jp-Dialog")).to_have_count(0)
 
@@ -134,8 +160,8 @@ def test_start_job_shows_server_validation_then_starts(lab: LabProcess, browser_
     flow["job_id"] = job["id"]
     row = job_row(page)
     expect()(row).to_have_attribute("data-state", "RUNNING", timeout=30_000)
-    expect()(row.locator('[data-field="ranks"]')).to_have_text("2 ranks")
-    expect()(row.locator(".jp-UCloud-open-terminal")).to_be_enabled()
+    expect()(row.locator('[data-field="ranks"]')).to_have_text("2 nodes")
+    expect_disabled(row.locator(".jp-UCloud-open-terminal"), False)
 
 
 def test_terminal_on_rank_0_runs_a_command(browser_page: Any) -> None:
@@ -188,7 +214,7 @@ def test_second_rank_and_running_panel(lab: LabProcess, browser_page: Any) -> No
     page = browser_page
     open_panel(page)
     row = job_row(page)
-    row.locator("select.jp-UCloud-rank").select_option("1")
+    row.locator(".jp-UCloud-rank select").select_option("1")
     row.locator(".jp-UCloud-open-terminal").click()
     scope = '.jp-UCloudTerminal[data-rank="1"]'
     expect()(page.locator(scope)).to_have_attribute("data-phase", "open")
@@ -203,7 +229,7 @@ def test_second_rank_and_running_panel(lab: LabProcess, browser_page: Any) -> No
     expect()(running.locator(".lm-AccordionPanel-title", has_text="UCloud Shells")).to_be_visible()
     items = running.locator(".jp-UCloud-runningShell")
     expect()(items).to_have_count(2, timeout=15_000)
-    expect()(items.first).to_contain_text(f"Job {flow['job_id']}")
+    expect()(items.first).to_contain_text(f"{JOB_NAME} · rank")
 
 
 def test_a_frozen_provider_is_shown_and_typing_survives(lab: LabProcess, browser_page: Any) -> None:
@@ -233,9 +259,13 @@ def test_terminate_says_the_job_has_completed(lab: LabProcess, browser_page: Any
     expect()(dialog).to_contain_text("Terminate")
     dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
     expect()(row).to_have_attribute("data-state", "SUCCESS", timeout=30_000)
-    expect()(row.locator(".jp-UCloud-open-terminal")).to_be_disabled()
+    expect_disabled(row.locator(".jp-UCloud-open-terminal"))
+    expect_disabled(row.locator(".jp-UCloud-terminate"))
+    expect()(row.locator('[data-field="why-no-terminal"]')).to_have_text(
+        "The job has completed, so it has no terminals any more."
+    )
     expect()(row.locator(".jp-UCloud-open-terminal")).to_have_attribute(
-        "title", re.compile("not running")
+        "title", "The job has completed, so it has no terminals any more."
     )
     for rank in (0, 1):
         scope = f'.jp-UCloudTerminal[data-rank="{rank}"]'

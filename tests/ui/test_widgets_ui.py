@@ -77,15 +77,27 @@ def write_notebook(lab: LabProcess, job_id: str) -> str:
     return "widgets.ipynb"
 
 
+# What the first test learns, for the second.
+flow: dict[str, Any] = {}
+
+
+def run_all_cells(page: Any) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+
+
 def test_inline_terminal_and_open_terminal_button(lab: LabProcess, browser_page: Any) -> None:
     page = browser_page
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    flow["console"] = console
     job_id = start_job(lab)
+    flow["job_id"] = job_id
     path = write_notebook(lab, job_id)
     page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
     expect()(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=30_000)
     expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=30_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    run_all_cells(page)
     expect()(page.locator(".jp-InputPrompt", has_text="[1]:")).to_be_visible(timeout=30_000)
 
     scope = ".jp-UCloud-inlineTerminal"
@@ -95,6 +107,11 @@ def test_inline_terminal_and_open_terminal_button(lab: LabProcess, browser_page:
     expect()(row_matching(page, scope, PROMPT).first).to_be_attached(timeout=20_000)
     # Sized to the widget's `rows`, not xterm's default 24.
     expect()(page.locator(f"{scope} .xterm-accessibility-tree > div")).to_have_count(8)
+    # Framed like an output, in the theme's border colour.
+    frame = page.locator(scope).evaluate(
+        "el => [getComputedStyle(el).borderTopWidth, getComputedStyle(el).borderTopStyle]"
+    )
+    assert frame == ["1px", "solid"], frame
     run_in_terminal(page, scope, "echo inline-$((5*5))")
     expect()(row_matching(page, scope, re.compile(r"^\s*inline-25\s*$")).first).to_be_attached()
     page.locator(scope).screenshot(path=str(ARTIFACTS / "ucloud-inline-terminal.png"))
@@ -113,4 +130,32 @@ def test_inline_terminal_and_open_terminal_button(lab: LabProcess, browser_page:
         (job_id, 0),
         (job_id, 1),
     ]
+    flow["inline_shell"] = page.locator(scope).get_attribute("data-ucloud-shell")
+
+
+def test_rerunning_the_cell_replaces_the_inline_shell(lab: LabProcess, browser_page: Any) -> None:
+    page = browser_page
+    job_id, old = flow["job_id"], flow["inline_shell"]
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="widgets.ipynb").click()
+    run_all_cells(page)
+    scope = ".jp-UCloud-inlineTerminal"
+    expect()(page.locator(scope)).to_have_count(1)
+    expect()(page.locator(scope)).not_to_have_attribute("data-ucloud-shell", old, timeout=30_000)
+    expect()(page.locator(scope)).to_have_attribute(
+        "data-ucloud-shell", re.compile(f"^ucloud-{job_id}-0-"), timeout=30_000
+    )
+    expect()(row_matching(page, scope, PROMPT).first).to_be_attached(timeout=20_000)
+    # The previous run's shell was closed: one shell on rank 0, not two.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        on_rank_0 = [s["name"] for s in lab.api("ucloud/shells").json() if s["jobId"] == job_id]
+        on_rank_0 = [name for name in on_rank_0 if name.startswith(f"ucloud-{job_id}-0-")]
+        if len(on_rank_0) == 1:
+            break
+        time.sleep(0.2)
+    assert on_rank_0 == [page.locator(scope).get_attribute("data-ucloud-shell")]
+    run_in_terminal(page, scope, "echo again-$((6*6))")
+    expect()(row_matching(page, scope, re.compile(r"^\s*again-36\s*$")).first).to_be_attached()
+    errors = [line for line in flow["console"] if "not attached" in line]
+    assert errors == []
     lab.api("ucloud/api/jobs/terminate", method="POST", json={"items": [{"id": job_id}]})

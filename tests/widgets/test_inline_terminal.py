@@ -104,3 +104,16 @@ def test_needs_the_jupyter_server(local_server, running_job: JobHandle) -> None:
     with pytest.raises(UCloudError) as caught:
         InlineTerminal.for_job(direct, running_job.id, rank=0)
     assert local_server.refresh_token not in str(caught.value)
+
+
+def test_closing_the_widget_closes_its_shell(
+    uc: UCloud, running_job: JobHandle, ucloud_jupyter_server
+) -> None:
+    terminal = InlineTerminal.for_job(uc, running_job.id, rank=0, rows=8)
+    name = terminal.shell_name
+    assert server_shell(ucloud_jupyter_server, name).status_code == 200
+    terminal.close()  # as ipywidgets does for a widget that is closed or garbage-collected
+    assert server_shell(ucloud_jupyter_server, name).status_code == 404
+    assert terminal.shell_name == ""
+    terminal.close()  # twice is harmless
+    assert running_job.state.value == "RUNNING"

@@ -59,8 +59,8 @@ def test_start_from_the_form_then_open_terminal_and_terminate(uc: UCloud) -> Non
     picker.rank_dropdown.value = 1  # the browser's choice
     assert picker.rank == 1
     assert button.rank == 1
-    assert button.tooltip == f"Open a terminal on rank 1 of job {job_id}"
-    assert f"{job_id} · {name} · RUNNING · 2 ranks · compute-multi" in picker.job_list.options[0][0]
+    assert button.tooltip == f"Open a terminal on rank 1 of {name} (job {job_id})"
+    assert picker.job_list.options[0][0].startswith(f"{name} · RUNNING · 2 nodes · compute-multi")
 
     picker.terminate_button.click()
     assert picker.error.value == ""
@@ -103,7 +103,7 @@ def test_running_jobs_first_and_terminal_disabled_when_not_running(uc: UCloud, r
     picker.value = ended.id
     assert picker.terminal_button.disabled
     assert picker.terminal_button.tooltip == (
-        f"Job {ended.id} is SUCCESS; terminals need a running job"
+        "The job has completed, so it has no terminals any more."
     )
     assert picker.terminate_button.disabled
     picker.value = running_job.id
@@ -131,3 +131,28 @@ def test_error_line_when_the_jupyter_server_refuses(ucloud_jupyter_server) -> No
     assert "403" in picker.error.value
     assert picker.jobs == []
     assert picker.terminal_button.disabled
+
+
+def test_running_first_then_most_recently_active_and_one_naming_rule(
+    uc: UCloud, running_job
+) -> None:
+    # `early` is created first but ends last: it must come before the older failure.
+    early = uc.start("terminal", "1", product="compute-example", minutes=5, progress=False)
+    failed = uc.start(
+        "batch",
+        "1",
+        product="batch-small",
+        minutes=5,
+        parameters={"command": {"type": "text", "value": "exit 3"}},
+        progress=False,
+    )
+    failed.wait_until("FAILURE", timeout=30, progress=False)
+    early.terminate(wait=True, timeout=30)
+    picker = JobPicker(uc, filter="all")
+    ids = [j.id for j in picker.jobs]
+    assert ids.index(running_job.id) < ids.index(early.id) < ids.index(failed.id)
+    labels = {job_id: label for label, job_id in picker.job_list.options}
+    assert labels[early.id].startswith(f"Job {early.id} · SUCCESS · 1 node · compute-example")
+    assert labels[running_job.id].startswith("widget-tests · RUNNING · 2 nodes")
+    picker.value = failed.id
+    assert "Rank 0 exited with status 3" in picker.details.value

@@ -1,0 +1,121 @@
+/**
+ * A job in the panel: state (with the last status message), name, facts, and its actions.
+ *
+ * The card is one component with a head, facts, status and actions, so that more (e.g. a
+ * click that opens a job page) can be added in one place.
+ */
+import { CommandRegistry } from '@lumino/commands';
+import {
+  HTMLSelect,
+  stopIcon,
+  ToolbarButtonComponent
+} from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { IJob } from './api';
+import { CommandIDs } from './commands';
+import { ucloudTerminalIcon } from './icons';
+import {
+  IProductInfo,
+  jobRanks,
+  jobTitle,
+  jobTooltip,
+  lastStatus,
+  plural,
+  terminalBlocker,
+  terminateBlocker,
+  timeLeft
+} from './model';
+
+export interface IJobCardProps {
+  job: IJob;
+  product: IProductInfo | undefined;
+  commands: CommandRegistry;
+  now: number;
+}
+
+export function JobCard(props: IJobCardProps): JSX.Element {
+  const { job, product, commands, now } = props;
+  const [rank, setRank] = React.useState(0);
+  const ranks = jobRanks(job);
+  const noTerminal = terminalBlocker(job, product);
+  const noTerminate = terminateBlocker(job);
+  const state = job.status.state;
+  const status = lastStatus(job);
+  const stateText = state.replace('_', ' ');
+  return (
+    <li className="jp-UCloud-job" data-job-id={job.id} data-state={state}>
+      <div className="jp-UCloud-job-head">
+        <span
+          className={`jp-UCloud-state jp-UCloud-state-${state}`}
+          title={status ? `${stateText}: ${status}` : stateText}
+        >
+          {stateText}
+        </span>
+        <span className="jp-UCloud-job-name" title={jobTooltip(job)}>
+          {jobTitle(job)}
+        </span>
+      </div>
+      <div className="jp-UCloud-job-facts">
+        <span data-field="product">{job.specification.product.id}</span>
+        <span data-field="ranks">{plural(ranks, 'node')}</span>
+        <span data-field="time-left">{timeLeft(job, now)}</span>
+      </div>
+      {status && (
+        <div
+          className="jp-UCloud-job-status"
+          data-field="status"
+          title={status}
+        >
+          {status}
+        </div>
+      )}
+      <div className="jp-UCloud-job-actions">
+        {ranks > 1 && (
+          <HTMLSelect
+            className="jp-UCloud-rank"
+            aria-label="Rank"
+            value={rank}
+            disabled={!!noTerminal}
+            title={noTerminal ?? 'Rank to open a terminal on'}
+            onChange={event => setRank(Number(event.currentTarget.value))}
+            options={Array.from({ length: ranks }, (_, r) => ({
+              value: r,
+              label: `rank ${r}`
+            }))}
+          />
+        )}
+        <ToolbarButtonComponent
+          className="jp-UCloud-open-terminal"
+          icon={ucloudTerminalIcon}
+          label="Terminal"
+          enabled={!noTerminal}
+          tooltip={`Open a terminal on rank ${rank}`}
+          disabledTooltip={noTerminal ?? ''}
+          onClick={() =>
+            void commands.execute(CommandIDs.openTerminal, {
+              jobId: job.id,
+              rank
+            })
+          }
+        />
+        <ToolbarButtonComponent
+          className="jp-UCloud-terminate"
+          icon={stopIcon}
+          label="Terminate"
+          enabled={!noTerminate}
+          tooltip="Terminate this job (asks first)"
+          disabledTooltip={noTerminate ?? ''}
+          onClick={() =>
+            void commands.execute(CommandIDs.terminateJob, { jobId: job.id })
+          }
+        />
+      </div>
+      {noTerminal && (
+        <div className="jp-UCloud-job-note" data-field="why-no-terminal">
+          {noTerminal}
+        </div>
+      )}
+    </li>
+  );
+}

@@ -228,7 +228,7 @@ def test_products_show_their_node_limit_and_time_extension(browser_page: Any) ->
     dialog = open_start_dialog(page)
     choose(dialog, "product", "compute-multi")
     expect()(dialog.locator('[data-field="product-summary"]')).to_have_text(
-        "2 CPU · 4 GB · up to 4 nodes · terminal · time extension"
+        "2 CPU · 4 GB · up to 4 nodes · terminal · logs · time extension"
     )
     expect()(dialog.locator('label[for="jp-UCloud-nodes"]')).to_have_text("Nodes")
     nodes = dialog.locator('input[name="replicas"]')

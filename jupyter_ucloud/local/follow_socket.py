@@ -45,7 +45,7 @@ import orjson
 from pydantic import ValidationError
 from tornado.httputil import HTTPServerRequest
 from tornado.routing import PathMatches, Rule
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
 from ..protocol import (
     JOBS_FOLLOW_PATH,
@@ -55,6 +55,7 @@ from ..protocol import (
     to_wire,
 )
 from ..tornado_ws import all_on_socket
+from .handshake import UCloudHandshakeErrors
 from .rank_logs import RankLogs, output_complete
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def _log_frame(stream_id: str, rank: int, stream: str, text: str) -> bytes:
     return _message(stream_id, log=[entry])
 
 
-class JobFollowSocket(WebSocketHandler):
+class JobFollowSocket(UCloudHandshakeErrors):
     """One follower of one job (see the module docstring)."""
 
     server: FollowSocketServer

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import ValidationError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
 from ..protocol import (
     JobState,
@@ -57,6 +57,7 @@ from ..protocol import (
 )
 from ..tornado_ws import all_on_socket
 from .backends.base import BackendError
+from .handshake import UCloudHandshakeErrors
 from .pty import PtyProcess
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class ShellSocketServer(Protocol):
         """Run ``coroutine`` in the background; the server's ``stop()`` waits for it."""
 
 
-class ProviderShellSocket(WebSocketHandler):
+class ProviderShellSocket(UCloudHandshakeErrors):
     server: ShellSocketServer
 
     def initialize(self, server: ShellSocketServer) -> None:

@@ -155,3 +155,30 @@ def test_out_of_range_numbers(api: Api) -> None:
     )
     assert response.status_code == 400
     api.terminate(job_id)
+
+
+def test_bad_websocket_handshakes_get_ucloud_errors(api: Api) -> None:
+    """A plain GET on the provider's shell socket, or an upgrade with its headers missing or
+    wrong (found by tests/fuzz: tornado answered bare text or an empty body)."""
+    for path, headers, status in (
+        ("/ucloud/local/websocket", {}, 400),
+        ("/ucloud/local/websocket", {"Upgrade": "websocket"}, 400),
+        ("/ucloud/local/websocket", {"Upgrade": "websocket", "Connection": "Upgrade"}, 426),
+        (
+            "/ucloud/local/websocket",
+            {
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version": "7",
+            },
+            426,
+        ),
+        ("/api/jobs", {"Upgrade": "websocket"}, 400),
+        ("/api/jobs", {"Upgrade": "websocket", "Connection": "Upgrade"}, 426),
+    ):
+        response = requests.get(api.url + path, headers=headers, timeout=10)
+        assert response.status_code == status, (path, headers, response.text)
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert _why(response).startswith("Bad websocket handshake"), response.text
+        assert response.json()["statusCode"] == status

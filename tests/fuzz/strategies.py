@@ -216,6 +216,11 @@ def header_safe(text: str) -> str:
 header_texts = texts.map(header_safe)
 
 
+def visible(text: str) -> str:
+    """``text`` without control characters (C0, DEL, C1)."""
+    return "".join(c for c in text if not (c < " " or "\x7f" <= c <= "\x9f"))
+
+
 def forged_tokens(secret: bytes) -> st.SearchStrategy[str | None]:
     """Bearer tokens that must all be refused: none, garbage, a JWT signed with another secret,
     one with ``alg: none``, an expired one signed with the real secret, wrong claims."""

@@ -64,6 +64,9 @@ def fuzz_jupyter(
         root=tmp_path_factory.mktemp("fuzz-jupyter"),
         ucloud_host=fuzz_local.url,
         credentials_file=fuzz_local.data_dir / "refresh_token",
+        # A followed job's upstream stream stays open this long after its last follower left
+        # (30 s by default); the leak check waits for it to close.
+        ucloud_extra={"follow_linger": 1.0},
     ).start()
     yield server
     server.stop()

@@ -1,0 +1,308 @@
+"""The Jupyter server extension with generated bad input, through a real Jupyter server: every
+REST endpoint (``/ucloud/api/...``, ``/ucloud/shells...``), the terminal websocket and the job
+follow websocket. No 5xx, the extension's errors are JSON, the server still answers, and neither
+the Jupyter server nor the embedded server is left with a process or an fd it did not have."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from ..conftest import LocalServerProcess
+from ..notebooks.jupyter_server_process import JupyterServerProcess
+from .conftest import LeakCheck, assert_no_traceback, log_size
+from .strategies import (
+    bodies,
+    field_values,
+    header_texts,
+    ids,
+    json_values,
+    mutated,
+    query_strings,
+    texts,
+    visible,
+)
+from .wire import Answer, Client, assert_jupyter_answer
+
+MAX_MESSAGE = 4 * 1024 * 1024  # the terminal socket's limit
+ALLOWED_CLOSE = {1000, 1001, 1008, 1009, 4001, 4002}
+ENDED = {"SUCCESS", "FAILURE", "EXPIRED"}
+
+
+class Lab:
+    """The Jupyter server, a raw client with its token, and helpers to clean up after a test."""
+
+    def __init__(self, jupyter: JupyterServerProcess) -> None:
+        self.jupyter = jupyter
+        self.client = Client(jupyter.url)
+        self.auth = {"Authorization": f"token {jupyter.token}"}
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        body: bytes | None = None,
+        headers: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> Answer:
+        all_headers = {**(self.auth if auth else {}), **(headers or {})}
+        return self.client.request(method, path, query=query, body=body, headers=all_headers)
+
+    def ok(self, method: str, path: str, body: Any = None, query: str = "") -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        answer = self.send(method, path, body=data, query=query)
+        assert answer.status in (200, 201, 204), answer.describe()
+        return json.loads(answer.body) if answer.body else None
+
+    def assert_alive(self) -> None:
+        status = self.ok("GET", "/ucloud/api/status")
+        assert status, status
+
+    def clean_up(self, keep_jobs: set[str], keep_shells: set[str]) -> None:
+        """Close the shells and end the jobs that valid generated requests opened."""
+        for shell in self.ok("GET", "/ucloud/shells"):
+            if shell["name"] not in keep_shells:
+                self.send("DELETE", f"/ucloud/shells/{shell['name']}")
+        page = self.ok("GET", "/ucloud/api/jobs/browse", query="itemsPerPage=250")
+        running = [
+            j["id"]
+            for j in page["items"]
+            if j["status"]["state"] not in ENDED and j["id"] not in keep_jobs
+        ]
+        if running:
+            self.ok("POST", "/ucloud/api/jobs/terminate", {"items": [{"id": i} for i in running]})
+
+
+@pytest.fixture(scope="module")
+def shell(fuzz_jupyter: JupyterServerProcess) -> Iterator[dict[str, Any]]:
+    """A running job and a shell into it, for the websockets."""
+    lab = Lab(fuzz_jupyter)
+    spec = {
+        "application": {"name": "terminal", "version": "1"},
+        "product": {"id": "compute-example", "category": "compute-example", "provider": "local"},
+        "replicas": 1,
+        "timeAllocation": {"hours": 1, "minutes": 0, "seconds": 0},
+    }
+    job_id = lab.ok("POST", "/ucloud/api/jobs", {"items": [spec]})["responses"][0]["id"]
+    deadline = time.monotonic() + 30
+    while (
+        lab.ok("GET", "/ucloud/api/jobs/retrieve", query=f"id={job_id}")["status"]["state"]
+        != "RUNNING"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    model = lab.ok("POST", "/ucloud/shells", {"jobId": job_id, "rank": 0})
+    yield model
+    lab.send("DELETE", f"/ucloud/shells/{model['name']}")
+    lab.ok("POST", "/ucloud/api/jobs/terminate", {"items": [{"id": job_id}]})
+    lab.client.close()
+
+
+@pytest.fixture
+def lab(
+    fuzz_jupyter: JupyterServerProcess,
+    fuzz_local: LocalServerProcess,
+    shell: dict[str, Any],
+    leaks: LeakCheck,
+) -> Iterator[Lab]:
+    assert fuzz_jupyter.proc is not None
+    assert fuzz_local.proc is not None
+    lab = Lab(fuzz_jupyter)
+    lab.assert_alive()
+    lab.client.close()  # the check counts the fds without this test's connection
+    starts = (log_size(fuzz_jupyter.log_file), log_size(fuzz_local.log_file))
+    leaks.watch(fuzz_jupyter.proc.pid, "jupyter server")
+    leaks.watch(fuzz_local.proc.pid, "embedded server")
+    try:
+        yield lab
+        lab.assert_alive()
+        assert_no_traceback(fuzz_jupyter.log_file, starts[0])
+        assert_no_traceback(fuzz_local.log_file, starts[1])
+    finally:
+        lab.clean_up({shell["jobId"]}, {shell["name"]})
+        lab.client.close()
+
+
+# --- REST -------------------------------------------------------------------------------------
+
+GET_PATHS = [
+    "/ucloud/api/status",
+    "/ucloud/api/applications",
+    "/ucloud/api/jobs/retrieveProducts",
+    "/ucloud/api/jobs/browse",
+    "/ucloud/api/jobs/retrieve",
+    "/ucloud/shells",
+]
+POST_PATHS = {
+    "/ucloud/api/jobs": "jobs.create",
+    "/ucloud/api/jobs/terminate": "jobs.terminate",
+    "/ucloud/api/jobs/extend": "jobs.extend",
+    "/ucloud/shells": "shells.open",
+}
+SHELL_OPEN = {"jobId": "424242", "rank": 0, "cols": 80, "rows": 24}
+
+
+@given(data=st.data())
+def test_extension_queries(lab: Lab, data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(GET_PATHS), label="path")
+    answer = lab.send("GET", path, query=data.draw(query_strings(), label="query"))
+    assert_jupyter_answer(answer)
+    lab.assert_alive()
+
+
+@given(data=st.data())
+def test_extension_bodies(lab: Lab, data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(sorted(POST_PATHS)), label="path")
+    call = POST_PATHS[path]
+    strategy = (
+        st.one_of(mutated(SHELL_OPEN).map(lambda v: json.dumps(v).encode()), bodies(call))
+        if call == "shells.open"
+        else bodies(call)
+    )
+    body = data.draw(strategy, label="body")
+    answer = lab.send("POST", path, body=body, headers={"Content-Type": "application/json"})
+    assert_jupyter_answer(answer)
+    lab.assert_alive()
+
+
+@given(data=st.data())
+def test_extension_paths_methods_and_tokens(lab: Lab, data: st.DataObject) -> None:
+    base = data.draw(
+        st.sampled_from([*GET_PATHS, *POST_PATHS, "/ucloud/shells/x", "/ucloud/api/jobs/nope"]),
+        label="path",
+    )
+    suffix = data.draw(
+        st.sampled_from(["", "/", "/x", "/%C2%B2", "/%ff", "/..", "/" + "a" * 130])
+        | ids.map(lambda t: "/" + quote(t, safe="")),
+        label="suffix",
+    )
+    method = data.draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]))
+    token = data.draw(st.sampled_from(["valid", "valid", "none", "bad"]), label="token")
+    headers: dict[str, Any] = {}
+    if token == "bad":
+        headers["Authorization"] = ("token " + data.draw(header_texts)).encode()
+    body = data.draw(st.none() | st.binary(max_size=32), label="body")
+    answer = lab.send(method, base + suffix, body=body, headers=headers, auth=token == "valid")
+    assert_jupyter_answer(answer)
+    if token != "valid":
+        assert answer.status in (302, 401, 403, 404, 405), answer.describe()
+    lab.assert_alive()
+
+
+# --- websockets -------------------------------------------------------------------------------
+
+
+def _ws_url(lab: Lab, path: str) -> str:
+    return lab.jupyter.url.replace("http", "ws", 1).rstrip("/") + path
+
+
+def _run_socket(lab: Lab, url: str, frames: list[Any], wait: float) -> tuple[int | None, list[str]]:
+    """Open ``url``, send ``frames``, read for ``wait`` seconds; the close code (``None``: still
+    open, -1: the upgrade was refused without a 5xx) and what came."""
+    try:
+        ws = connect(
+            url,
+            additional_headers=lab.auth,
+            open_timeout=10,
+            close_timeout=5,
+            max_size=None,
+        )
+    except InvalidStatus as refused:
+        status = refused.response.status_code
+        assert status < 500, (status, refused.response.body[:300])
+        return -1, []
+    received: list[str] = []
+    with ws:
+        for frame in frames:
+            try:
+                ws.send(frame)
+            except ConnectionClosed as err:
+                return (err.rcvd.code if err.rcvd else 1006), received
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                received.append(str(ws.recv(timeout=remaining)))
+            except TimeoutError:
+                break
+            except ConnectionClosed as err:
+                return (err.rcvd.code if err.rcvd else 1006), received
+    return None, received
+
+
+def _stdin_text(text: str) -> str:
+    """Typed text that a real bash takes without running anything (no control characters)."""
+    return visible(text)
+
+
+terminal_frames = st.one_of(
+    st.tuples(st.just("stdin"), texts.map(_stdin_text)).map(lambda f: json.dumps(list(f))),
+    st.lists(field_values, max_size=5).map(lambda a: json.dumps(["set_size", *a])),
+    st.tuples(st.integers(1, 300), st.integers(1, 300)).map(
+        lambda s: json.dumps(["set_size", s[0], s[1], 0, 0])
+    ),
+    st.lists(
+        field_values.map(lambda v: v if not isinstance(v, str) else visible(v)), max_size=4
+    ).map(lambda a: json.dumps(["stdin", *a])),
+    json_values.map(lambda v: json.dumps(v if not isinstance(v, str) else visible(v))),
+    st.sampled_from(["stdout", "disconnect", "setup", "error", ""]).map(
+        lambda kind: json.dumps([kind, "x"])
+    ),
+    st.just('["stdin", "\\ud800"]'),
+    st.just("[" * 100_000 + "]" * 100_000),
+    st.just(json.dumps(["stdin", "q" * 300_000])),
+    st.just(json.dumps(["stdin", "q" * (MAX_MESSAGE + 10)])),
+    texts.map(visible),
+    st.binary(max_size=64),
+)
+
+
+@given(data=st.data())
+def test_terminal_socket_frames(lab: Lab, shell: dict[str, Any], data: st.DataObject) -> None:
+    refused = data.draw(st.integers(0, 3), label="bad name or since?") == 0
+    name = data.draw(
+        texts.map(lambda t: quote(t, safe="")) if refused else st.just(shell["name"]),
+        label="shell name",
+    )
+    since = data.draw(ids | st.integers(0, 100).map(str) if refused else st.none(), label="since")
+    frames = data.draw(st.lists(terminal_frames, max_size=5), label="frames")
+    query = f"?since={quote(since, safe='')}" if since is not None else ""
+    closed, received = _run_socket(
+        lab, _ws_url(lab, f"/ucloud/shells/{name}/websocket{query}"), frames, 0.3
+    )
+    event(f"terminal: {'refused' if closed == -1 else f'closed {closed}'}")
+    if closed not in (None, -1):
+        too_big = closed == 1006 and any(len(f) > MAX_MESSAGE for f in frames)
+        assert too_big or closed in ALLOWED_CLOSE, (closed, received[-3:])
+    for raw in received:
+        frame = json.loads(raw)
+        assert frame[0] in ("setup", "stdout", "error", "disconnect"), frame
+    lab.assert_alive()
+
+
+@given(data=st.data())
+def test_follow_socket(lab: Lab, shell: dict[str, Any], data: st.DataObject) -> None:
+    job_id = data.draw(st.just(shell["jobId"]) | ids, label="id")
+    extra = data.draw(st.sampled_from(["", "&id=1", "&id=", "&x=%ff"]), label="more query")
+    frames = data.draw(st.lists(texts | st.binary(max_size=32), max_size=3), label="frames")
+    closed, received = _run_socket(
+        lab,
+        _ws_url(lab, f"/ucloud/api/jobs/follow?id={quote(job_id, safe='')}{extra}"),
+        frames,
+        0.3,
+    )
+    event(f"follow: {'refused' if closed == -1 else f'closed {closed}'}")
+    assert closed in (None, -1) or closed in ALLOWED_CLOSE, (closed, received[-3:])
+    for raw in received:
+        assert isinstance(json.loads(raw), dict), raw[:300]
+    lab.assert_alive()

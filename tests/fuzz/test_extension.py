@@ -219,8 +219,9 @@ def _run_socket(lab: Lab, url: str, frames: list[Any], wait: float) -> tuple[int
             max_size=None,
         )
     except InvalidStatus as refused:
-        status = refused.response.status_code
-        assert status < 500, (status, refused.response.body[:300])
+        ws, response = None, refused.response
+    if ws is None:
+        assert response.status_code < 500, (response.status_code, response.body[:300])
         return -1, []
     received: list[str] = []
     with ws:

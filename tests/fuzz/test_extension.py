@@ -194,7 +194,7 @@ def test_extension_paths_methods_and_tokens(lab: Lab, data: st.DataObject) -> No
         headers["Authorization"] = ("token " + data.draw(header_texts)).encode()
     body = data.draw(st.none() | st.binary(max_size=32), label="body")
     answer = lab.send(method, base + suffix, body=body, headers=headers, auth=token == "valid")
-    assert_jupyter_answer(answer)
+    assert_jupyter_answer(answer, method)
     if token != "valid":
         assert answer.status in (302, 401, 403, 404, 405), answer.describe()
     lab.assert_alive()

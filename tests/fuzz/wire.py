@@ -96,10 +96,12 @@ def assert_ucloud_answer(answer: Answer, method: str = "GET") -> None:
     assert body["why"][0] == body["why"][0].upper(), answer.describe()
 
 
-def assert_jupyter_answer(answer: Answer) -> None:
+def assert_jupyter_answer(answer: Answer, method: str = "GET") -> None:
     """No 5xx; an error from the extension's API is JSON with a ``message``."""
     assert answer.status < 500, answer.describe()
-    if answer.status >= 400 and answer.headers.get("content-type", "").startswith(
+    if method == "HEAD":
+        assert answer.body == b"", answer.describe()
+    elif answer.status >= 400 and answer.headers.get("content-type", "").startswith(
         "application/json"
     ):
         body = json.loads(answer.body)

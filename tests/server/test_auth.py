@@ -25,6 +25,7 @@ WALK: list[tuple[str, str, str | None]] = [
     ("DELETE", "ucloud/shells/ucloud-1-0-abcdef12", None),
     ("WS", "ucloud/shells/ucloud-1-0-abcdef12/websocket", None),
     ("WS", "ucloud/api/jobs/follow?id=1", None),
+    ("GET", "ucloud/api/nothing/here", None),
 ]
 
 

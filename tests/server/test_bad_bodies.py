@@ -281,3 +281,24 @@ async def test_since_takes_only_ascii_digits(api: Api, connect: Any) -> None:
         assert info.value.code == 400, since
     await api.call("DELETE", "shells", shell["name"])
     await api.terminate(job_id)
+
+
+def _get(url: str, headers: dict[str, str]) -> RawResponse:
+    with connect(url) as sock:
+        sock.sendall(request_head("GET", url, headers))
+        return read_response(sock, timeout=15)
+
+
+async def test_unknown_paths_under_ucloud_are_json_404s(
+    raw_url: Callable[..., str], jp_auth_header: dict[str, str], caplog: Any
+) -> None:
+    """Found by tests/fuzz: a path that is not UTF-8 reached Jupyter's own 404 page, which
+    logged a traceback (its write_error failed) while it answered."""
+    for parts in (("api", "jobs", "nope", "%ff"), ("shells", "%C2%B2"), ("api", "x"), ("nope",)):
+        response = await asyncio.to_thread(_get, raw_url(*parts), jp_auth_header)
+        assert response.status == 404, (parts, response)
+        assert "No ucloud endpoint" in response.json()["message"], response
+        anonymous = await asyncio.to_thread(_get, raw_url(*parts), {})
+        assert anonymous.status == 403, (parts, anonymous)
+    assert "Traceback" not in caplog.text
+    assert "Uncaught exception" not in caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import ApplicationsHandler, JobsProxyHandler, StatusHandler
+from .api import ApplicationsHandler, JobsProxyHandler, NotFoundHandler, StatusHandler
 from .follow import JobFollowWebSocketHandler
 from .shells import ShellHandler, ShellsHandler
 from .terminal import TerminalWebSocketHandler
@@ -23,4 +23,5 @@ def handlers() -> list[tuple[str, Any]]:
         (r"/ucloud/shells/?", ShellsHandler),
         (rf"/ucloud/shells/{SHELL_NAME}/websocket/?", TerminalWebSocketHandler),
         (rf"/ucloud/shells/{SHELL_NAME}/?", ShellHandler),
+        (r"/ucloud(?:/.*)?", NotFoundHandler),  # last: every other path under /ucloud
     ]

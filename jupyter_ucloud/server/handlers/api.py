@@ -12,7 +12,7 @@ from ...protocol import CALLS, Call, decode_query, encode_query
 from ..errors import ProxyError
 from .base import UCloudAPIHandler
 
-__all__ = ["ApplicationsHandler", "JobsProxyHandler", "StatusHandler"]
+__all__ = ["ApplicationsHandler", "JobsProxyHandler", "NotFoundHandler", "StatusHandler"]
 
 #: The Jobs API calls the browser may make through the proxy: (method, operation) -> call.
 PROXIED: dict[tuple[str, str], Call] = {
@@ -94,3 +94,42 @@ class JobsProxyHandler(UCloudAPIHandler):
             raise ProxyError(400, validation_message(call, err)) from None
         result: Any = await self.upstream.call(call, body=body)
         self.write_json(result)
+
+
+class NotFoundHandler(UCloudAPIHandler):
+    """Any other path under ``/ucloud``: a JSON 404 after authentication and authorization,
+    like the other endpoints' errors. (Jupyter's own 404 page, which would answer otherwise,
+    logs a traceback for a path that is not UTF-8.)"""
+
+    def _not_found(self) -> None:
+        raise ProxyError(404, f"No ucloud endpoint at {self.request.path!r}.")
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    @authorized
+    def put(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    @authorized
+    def patch(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    @authorized
+    def delete(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    @authorized
+    def head(self) -> None:
+        self._not_found()

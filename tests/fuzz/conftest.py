@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from ..conftest import LocalServerProcess
 from ..notebooks.jupyter_server_process import JupyterServerProcess
 
-DEFAULT_EXAMPLES = 20
+DEFAULT_EXAMPLES = 40
 EXAMPLES = int(os.environ.get("UCLOUD_FUZZ_EXAMPLES", str(DEFAULT_EXAMPLES)))
 
 settings.register_profile(
@@ -190,6 +190,14 @@ def assert_no_traceback(log_file: Path | None, since: int, known: tuple[str, ...
 
 def log_size(log_file: Path | None) -> int:
     return log_file.stat().st_size if log_file is not None and log_file.exists() else 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A long budget needs more than the suite's 300 s per test: allow a second an example."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.timeout(max(300, EXAMPLES)))
 
 
 def pytest_report_header(config: Any) -> str:

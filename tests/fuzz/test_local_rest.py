@@ -3,6 +3,7 @@ UCloud's shape, the server still answers, nothing left behind."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,8 +76,6 @@ class Target:
 
     def end_jobs(self) -> None:
         """Terminate the jobs that valid generated requests started."""
-        import json
-
         answer = self.send("GET", "/api/jobs/browse", query="itemsPerPage=1000", bearer=self.token)
         assert answer.status == 200, answer.describe()
         running = [j["id"] for j in json.loads(answer.body)["items"]]

@@ -1,7 +1,6 @@
-"""The Jupyter server extension with generated bad input, through a real Jupyter server: every
-REST endpoint (``/ucloud/api/...``, ``/ucloud/shells...``), the terminal websocket and the job
-follow websocket. No 5xx, the extension's errors are JSON, the server still answers, and neither
-the Jupyter server nor the embedded server is left with a process or an fd it did not have."""
+"""The Jupyter server extension's websockets with generated frames, through a real Jupyter server:
+the terminal socket (terminado frames) and the job follow socket. Its own module: the REST fuzz
+terminates jobs by guessed ids, and the shell here needs its job running."""
 
 from __future__ import annotations
 
@@ -20,68 +19,17 @@ from websockets.sync.client import connect
 from ..conftest import LocalServerProcess
 from ..notebooks.jupyter_server_process import JupyterServerProcess
 from .conftest import LeakCheck, assert_no_traceback, log_size
+from .lab import Lab
 from .strategies import (
-    bodies,
     field_values,
-    header_texts,
     ids,
     json_values,
-    mutated,
-    query_strings,
     texts,
     visible,
 )
-from .wire import Answer, Client, assert_jupyter_answer
 
 MAX_MESSAGE = 4 * 1024 * 1024  # the terminal socket's limit
 ALLOWED_CLOSE = {1000, 1001, 1008, 1009, 4001, 4002}
-ENDED = {"SUCCESS", "FAILURE", "EXPIRED"}
-
-
-class Lab:
-    """The Jupyter server, a raw client with its token, and helpers to clean up after a test."""
-
-    def __init__(self, jupyter: JupyterServerProcess) -> None:
-        self.jupyter = jupyter
-        self.client = Client(jupyter.url)
-        self.auth = {"Authorization": f"token {jupyter.token}"}
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: str = "",
-        body: bytes | None = None,
-        headers: dict[str, Any] | None = None,
-        auth: bool = True,
-    ) -> Answer:
-        all_headers = {**(self.auth if auth else {}), **(headers or {})}
-        return self.client.request(method, path, query=query, body=body, headers=all_headers)
-
-    def ok(self, method: str, path: str, body: Any = None, query: str = "") -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        answer = self.send(method, path, body=data, query=query)
-        assert answer.status in (200, 201, 204), answer.describe()
-        return json.loads(answer.body) if answer.body else None
-
-    def assert_alive(self) -> None:
-        status = self.ok("GET", "/ucloud/api/status")
-        assert status, status
-
-    def clean_up(self, keep_jobs: set[str], keep_shells: set[str]) -> None:
-        """Close the shells and end the jobs that valid generated requests opened."""
-        for shell in self.ok("GET", "/ucloud/shells"):
-            if shell["name"] not in keep_shells:
-                self.send("DELETE", f"/ucloud/shells/{shell['name']}")
-        page = self.ok("GET", "/ucloud/api/jobs/browse", query="itemsPerPage=250")
-        running = [
-            j["id"]
-            for j in page["items"]
-            if j["status"]["state"] not in ENDED and j["id"] not in keep_jobs
-        ]
-        if running:
-            self.ok("POST", "/ucloud/api/jobs/terminate", {"items": [{"id": i} for i in running]})
 
 
 @pytest.fixture(scope="module")
@@ -127,77 +75,13 @@ def lab(
     try:
         yield lab
         lab.assert_alive()
+        job = lab.ok("GET", "/ucloud/api/jobs/retrieve", query=f"id={shell['jobId']}")
+        assert job["status"]["state"] == "RUNNING", "the fuzzed shell's job must still run"
         assert_no_traceback(fuzz_jupyter.log_file, starts[0])
         assert_no_traceback(fuzz_local.log_file, starts[1])
     finally:
         lab.clean_up({shell["jobId"]}, {shell["name"]})
         lab.client.close()
-
-
-# --- REST -------------------------------------------------------------------------------------
-
-GET_PATHS = [
-    "/ucloud/api/status",
-    "/ucloud/api/applications",
-    "/ucloud/api/jobs/retrieveProducts",
-    "/ucloud/api/jobs/browse",
-    "/ucloud/api/jobs/retrieve",
-    "/ucloud/shells",
-]
-POST_PATHS = {
-    "/ucloud/api/jobs": "jobs.create",
-    "/ucloud/api/jobs/terminate": "jobs.terminate",
-    "/ucloud/api/jobs/extend": "jobs.extend",
-    "/ucloud/shells": "shells.open",
-}
-SHELL_OPEN = {"jobId": "424242", "rank": 0, "cols": 80, "rows": 24}
-
-
-@given(data=st.data())
-def test_extension_queries(lab: Lab, data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(GET_PATHS), label="path")
-    answer = lab.send("GET", path, query=data.draw(query_strings(), label="query"))
-    assert_jupyter_answer(answer)
-    lab.assert_alive()
-
-
-@given(data=st.data())
-def test_extension_bodies(lab: Lab, data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(sorted(POST_PATHS)), label="path")
-    call = POST_PATHS[path]
-    strategy = (
-        st.one_of(mutated(SHELL_OPEN).map(lambda v: json.dumps(v).encode()), bodies(call))
-        if call == "shells.open"
-        else bodies(call)
-    )
-    body = data.draw(strategy, label="body")
-    answer = lab.send("POST", path, body=body, headers={"Content-Type": "application/json"})
-    assert_jupyter_answer(answer)
-    lab.assert_alive()
-
-
-@given(data=st.data())
-def test_extension_paths_methods_and_tokens(lab: Lab, data: st.DataObject) -> None:
-    base = data.draw(
-        st.sampled_from([*GET_PATHS, *POST_PATHS, "/ucloud/shells/x", "/ucloud/api/jobs/nope"]),
-        label="path",
-    )
-    suffix = data.draw(
-        st.sampled_from(["", "/", "/x", "/%C2%B2", "/%ff", "/..", "/" + "a" * 130])
-        | ids.map(lambda t: "/" + quote(t, safe="")),
-        label="suffix",
-    )
-    method = data.draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]))
-    token = data.draw(st.sampled_from(["valid", "valid", "none", "bad"]), label="token")
-    headers: dict[str, Any] = {}
-    if token == "bad":
-        headers["Authorization"] = ("token " + data.draw(header_texts)).encode()
-    body = data.draw(st.none() | st.binary(max_size=32), label="body")
-    answer = lab.send(method, base + suffix, body=body, headers=headers, auth=token == "valid")
-    assert_jupyter_answer(answer, method)
-    if token != "valid":
-        assert answer.status in (302, 401, 403, 404, 405), answer.describe()
-    lab.assert_alive()
 
 
 # --- websockets -------------------------------------------------------------------------------

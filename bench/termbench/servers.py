@@ -31,6 +31,11 @@ class _Process:
     log_file: Path
 
     def _spawn(self, args: list[str], env: Mapping[str, str]) -> None:
+        # The shells read no dotfiles of the machine's user: a `.bashrc` that runs `pyenv
+        # rehash` adds 0.3-0.6 s to every shell start and can stall a minute on a stale lock.
+        home = self.log_file.parent / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**env, "HOME": str(home)}
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
                 args,

@@ -20,6 +20,19 @@ import requests
 QUIET_EXTENSIONS = {"jupyterlab": False, "notebook_shim": False, "jupyter_lsp": False}
 
 
+def _python(label: str) -> list[str]:
+    """The interpreter command of a server; under cProfile (``BENCH_PROFILE=<prefix>``: the
+    profile is written to ``<prefix>.<label>.prof`` when the server stops)."""
+    prefix = os.environ.get("BENCH_PROFILE")
+    if not prefix:
+        return [sys.executable]
+    return [sys.executable, "-m", "cProfile", "-o", f"{prefix}.{label}.prof"]
+
+
+def workdir_name(workdir: Path) -> str:
+    return "stock" if "stock" in str(workdir) else "bridge"
+
+
 class ServerProcessError(RuntimeError):
     pass
 
@@ -88,6 +101,8 @@ class JupyterServer(_Process):
         self.workdir = workdir
         self.token = secrets.token_hex(16)
         self.extensions = {**QUIET_EXTENSIONS, **extensions}
+        if os.environ.get("BENCH_LOOP_PROBE"):  # see loopprobe.py
+            self.extensions["termbench.loopprobe"] = True
         self.args = args or []
         self.extra_env = dict(env or {})
         self.log_file = workdir / "jupyter-server.log"
@@ -125,8 +140,12 @@ class JupyterServer(_Process):
             "JUPYTER_PLATFORM_DIRS": "1",
             **self.extra_env,
         }
+        if os.environ.get("BENCH_LOOP_PROBE"):
+            bench = str(Path(__file__).resolve().parent.parent)
+            env["BENCH_LOOP_PROBE"] = f"{os.environ['BENCH_LOOP_PROBE']}.{workdir_name(self.workdir)}"
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [bench, env.get("PYTHONPATH")]))
         args = [
-            sys.executable, "-m", "jupyter_server",
+            *_python(workdir_name(self.workdir)), "-m", "jupyter_server",
             "--ServerApp.port=0", "--ServerApp.ip=127.0.0.1", "--no-browser", "--allow-root",
             f"--ServerApp.root_dir={self.workdir / 'root'}",
             "--ServerApp.terminals_enabled=True",
@@ -179,7 +198,7 @@ class EmbeddedServer(_Process):
         ready = self.data_dir / "ready.json"
         ready.unlink(missing_ok=True)
         args = [
-            sys.executable, "-m", "jupyter_ucloud", "local", "--port", "0",
+            *_python("embedded"), "-m", "jupyter_ucloud", "local", "--port", "0",
             "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.args,
         ]  # fmt: skip
         self._spawn(args, {**os.environ, **(env or {})})

@@ -6,6 +6,12 @@ control works. The master is non-blocking and is only watched (``loop.add_reader
 ``read()`` is awaited, or, with ``stream_output``, while the consumer takes more: nobody reads
 the PTY unless the consumer can take more, which is the whole flow-control story (when the
 consumer stops reading, the kernel buffer fills and the program writing to the terminal blocks).
+
+Taking turns: a read coalesces what is available (up to ``READ_CHUNK``) into one chunk, but
+spends at most ``READ_BUDGET`` seconds doing so, and all terminals' reads share a budget per
+round of the event loop (``read_turns``), so that many terminals streaming bulk output do not
+keep a keystroke's echo on another one waiting (issue 14). An idle machine still coalesces
+64 KiB per read.
 """
 
 from __future__ import annotations
@@ -19,15 +25,21 @@ import os
 import signal
 import struct
 import termios
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
+
+from .read_turns import BULK_BYTES, read_round
 
 __all__ = ["ProcessHandle", "PtyProcess"]
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+#: Loop time one coalescing read may take (see the module docstring): the first ``os.read`` is
+#: always made, further ones only while this has not passed.
+READ_BUDGET = 0.0005
 
 
 def _set_winsize(fd: int, cols: int, rows: int) -> None:
@@ -111,6 +123,7 @@ class PtyProcess:
         self._read_waiter: asyncio.Future[None] | None = None
         self._on_output: Callable[[bytes], Awaitable[object] | None] | None = None
         self._streaming = False  # the reader callback of stream_output is registered
+        self._held = False  # the consumer has not taken the last chunk yet
 
     @classmethod
     async def spawn(
@@ -175,7 +188,12 @@ class PtyProcess:
         self._unwatch_output()
 
     def _watch_output(self) -> None:
-        if self._fd is not None and self._on_output is not None and not self._streaming:
+        if (
+            self._fd is not None
+            and self._on_output is not None
+            and not self._streaming
+            and not self._held
+        ):
             asyncio.get_running_loop().add_reader(self._fd, self._output_ready)
             self._streaming = True
 
@@ -189,6 +207,12 @@ class PtyProcess:
         on_output = self._on_output
         if on_output is None:
             return
+        round_ = read_round()
+        if round_.spent_up:  # the others' turn: read in the next round of the loop
+            self._unwatch_output()
+            round_.next_round(self._watch_output)
+            return
+        started = time.perf_counter()
         data = self._read_available(READ_CHUNK)
         if data is None:
             return
@@ -200,13 +224,20 @@ class PtyProcess:
             log.exception("PTY output handler failed; no more output is read")
             self.stop_output()
             return
+        finally:
+            round_.charge(time.perf_counter() - started)
         if waiting is not None and data:
             self._unwatch_output()
+            self._held = True
             asyncio.ensure_future(waiting).add_done_callback(self._consumer_ready)
+        elif len(data) >= BULK_BYTES and self._streaming:  # bulk: the others first next round
+            self._unwatch_output()
+            round_.next_round(self._watch_output, bulk=True)
 
     def _consumer_ready(self, waited: asyncio.Future[object]) -> None:
         if not waited.cancelled():
             waited.exception()  # the consumer's own business (e.g. its socket closed)
+        self._held = False
         self._watch_output()
 
     def _read_available(self, max_bytes: int) -> bytes | None:
@@ -214,7 +245,10 @@ class PtyProcess:
         if self._fd is None:
             return b""
         data = bytearray()
+        deadline = time.perf_counter() + READ_BUDGET
         while len(data) < max_bytes:
+            if data and time.perf_counter() > deadline:
+                break  # others' turn (see the module docstring)
             try:
                 chunk = os.read(self._fd, max_bytes - len(data))
             except BlockingIOError:

@@ -15,6 +15,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -188,24 +189,52 @@ def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
         stock.setup()
         bridge.setup()
         ks = [int(k) for k in args.ks.split(",") if k.strip()]
+
+        def attempt(what: str, run: Callable[[], str]) -> None:
+            try:
+                tables.append(run())
+            except Exception as error:  # the other workloads still run
+                say(f"{what} FAILED: {type(error).__name__}: {error}")
+                tables.append(f"{what}: FAILED ({type(error).__name__}: {error})")
+
         if ks and args.fairness_rounds:
-            found = fairness([stock, bridge], ks, args.fairness_rounds, args.fairness_keystrokes, say)
-            tables.append(fairness_table(found, args.markdown))
-        if args.open_rounds:
-            opened = opening([stock, bridge], args.open_rounds, args.open_many, say)
-            tables.append(open_table(opened, args.markdown, args.open_many))
-        if args.api_calls:
-            assert bridge.jupyter is not None and bridge.embedded is not None
-            api = api_latency(
-                bridge.jupyter.url,
-                bridge.jupyter.http,
-                bridge.embedded.url,
-                bridge.embedded.refresh_token,
-                bridge.job_id,
-                args.api_calls,
-                say,
+            attempt(
+                "echo while other shells stream",
+                lambda: fairness_table(
+                    fairness(
+                        [stock, bridge], ks, args.fairness_rounds, args.fairness_keystrokes, say
+                    ),
+                    args.markdown,
+                ),
             )
-            tables.append(api_table(api, args.markdown))
+        if args.open_rounds:
+            attempt(
+                "opening shells",
+                lambda: open_table(
+                    opening([stock, bridge], args.open_rounds, args.open_many, say),
+                    args.markdown,
+                    args.open_many,
+                ),
+            )
+        if args.api_calls:
+            assert bridge.jupyter is not None
+            assert bridge.embedded is not None
+            jupyter, embedded = bridge.jupyter, bridge.embedded
+            attempt(
+                "API latency",
+                lambda: api_table(
+                    api_latency(
+                        jupyter.url,
+                        jupyter.http,
+                        embedded.url,
+                        embedded.refresh_token,
+                        bridge.job_id,
+                        args.api_calls,
+                        say,
+                    ),
+                    args.markdown,
+                ),
+            )
     finally:
         for path in (stock, bridge):
             try:

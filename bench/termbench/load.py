@@ -7,6 +7,7 @@ takes no time from the process that times the keystrokes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import random
 import statistics
@@ -102,18 +103,14 @@ def stream_worker(terminals: list[tuple[str, dict[str, str]]], conn: Any) -> Non
     conn.send(("ready",))
     conn.recv()  # stop
     for sock in socks:
-        try:
+        with contextlib.suppress(Exception):
             sock.send(CTRL_C)
-        except Exception:
-            pass
     stop.set()
     for thread in threads:
         thread.join(2)
     for sock in socks:
-        try:
+        with contextlib.suppress(Exception):
             sock.close()
-        except Exception:
-            pass
     conn.send(("done", sum(counts)))
 
 
@@ -151,10 +148,8 @@ class Streams:
             if self.proc.is_alive():
                 self.proc.kill()
             for terminal in self.created:
-                try:
+                with contextlib.suppress(Exception):
                     self.path.delete_terminal(terminal.name)
-                except Exception:
-                    pass
 
 
 def paced_echo(term: TerminadoSocket, keystrokes: int, gap_s: float = 0.02) -> list[float]:
@@ -212,10 +207,8 @@ def fairness(
                     found.stream_mb_s.setdefault((path.name, k), []).append(rate)
     finally:
         for probe in probes.values():
-            try:
+            with contextlib.suppress(Exception):
                 probe.close()
-            except Exception:
-                pass
     return found
 
 
@@ -238,19 +231,13 @@ def _open_and_wait(path: ManyShells) -> tuple[Terminal, TerminadoSocket]:
 
 def _close_all(path: ManyShells, opened: list[tuple[Terminal, TerminadoSocket]]) -> None:
     for created, term in opened:
-        try:
+        with contextlib.suppress(Exception):
             term.close()
-        except Exception:
-            pass
-        try:
+        with contextlib.suppress(Exception):
             path.delete_terminal(created.name)
-        except Exception:
-            pass
 
 
-def opening(
-    paths: Sequence[Any], rounds: int, many: int, say: Callable[[str], None]
-) -> OpenResult:
+def opening(paths: Sequence[Any], rounds: int, many: int, say: Callable[[str], None]) -> OpenResult:
     """One shell at a time (time to its first output), then ``many`` at once (time until the
     last has output), the paths taking turns."""
     found = OpenResult()
@@ -268,7 +255,7 @@ def opening(
             say(f"open round {round_ + 1}/{rounds}: {path.name}, {many} at once")
             started = time.perf_counter()
             with ThreadPoolExecutor(many) as pool:
-                opened = list(pool.map(lambda _: _open_and_wait(path), range(many)))
+                opened = list(pool.map(_open_and_wait, [path] * many))
             found.many.setdefault(path.name, Stats()).add([(time.perf_counter() - started) * 1000])
             _close_all(path, opened)
             time.sleep(1)  # let the shells go before the other path's turn
@@ -309,10 +296,7 @@ def api_latency(
     found: dict[str, Stats] = {}
     say(f"api: {calls} calls of each of {', '.join(targets)}, via the extension and direct")
     for op, (via, straight) in targets.items():
-        for session, url, label in (
-            (jupyter_session, via, f"{op} via extension"),
-            (direct, straight, f"{op} direct"),
-        ):
+        for session, url in ((jupyter_session, via), (direct, straight)):
             for _ in range(5):  # warm-up: connections, token
                 session.get(url, timeout=30).raise_for_status()
         for _ in range(calls):

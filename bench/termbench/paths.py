@@ -177,7 +177,8 @@ class BridgePath(BenchPath):
         self.jupyter = JupyterServer(
             workdir / "jupyter",
             {"jupyter_server_terminals": True, "jupyter_ucloud": True},
-            args=[f"--UCloud.host={self.embedded.url}"],
+            # The many-shell workloads open 50 shells at once (the stock terminal has no limit).
+            args=[f"--UCloud.host={self.embedded.url}", "--UCloud.max_shells_per_user=80"],
             env={"UCLOUD_REFRESH_TOKEN": self.embedded.refresh_token},
         ).start()
         if not self.jupyter.extension_loaded("jupyter_ucloud"):

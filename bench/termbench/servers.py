@@ -142,7 +142,8 @@ class JupyterServer(_Process):
         }
         if os.environ.get("BENCH_LOOP_PROBE"):
             bench = str(Path(__file__).resolve().parent.parent)
-            env["BENCH_LOOP_PROBE"] = f"{os.environ['BENCH_LOOP_PROBE']}.{workdir_name(self.workdir)}"
+            probe = os.environ["BENCH_LOOP_PROBE"]
+            env["BENCH_LOOP_PROBE"] = f"{probe}.{workdir_name(self.workdir)}"
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [bench, env.get("PYTHONPATH")]))
         args = [
             *_python(workdir_name(self.workdir)), "-m", "jupyter_server",

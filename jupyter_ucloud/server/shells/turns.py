@@ -56,9 +56,7 @@ class _Round:
             ended.set_result(None)
 
 
-_rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Round] = (
-    weakref.WeakKeyDictionary()
-)
+_rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Round] = weakref.WeakKeyDictionary()
 
 
 class Turns(ShellState):

@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--open-rounds", type=int, default=3, help="rounds of opening shells")
     parser.add_argument("--open-many", type=int, default=50, help="shells opened at once")
     parser.add_argument("--api-calls", type=int, default=200, help="calls of each API kind")
+    parser.add_argument(
+        "--compare-code",
+        metavar="DIR",
+        help="also run the many-shell workloads on a bridge whose servers run the jupyter_ucloud "
+        "in DIR (e.g. an older commit: git archive <commit> jupyter_ucloud | tar -x -C DIR), "
+        "in the same rounds, as the path 'bridge@DIR'",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument(
         "--strict",
@@ -183,11 +190,15 @@ def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
             print(f"[bench] load: {text}", flush=True)
 
     stock, bridge = StockTerminalPath(), BridgePath()
+    bridges = [bridge]
+    if args.compare_code:
+        bridges.append(BridgePath(f"bridge@{Path(args.compare_code).name}", args.compare_code))
+    paths = [stock, *bridges]
     tables = []
     try:
-        say("starting a stock and a bridge server")
-        stock.setup()
-        bridge.setup()
+        say(f"starting servers for {', '.join(p.name for p in paths)}")
+        for path in paths:
+            path.setup()
         ks = [int(k) for k in args.ks.split(",") if k.strip()]
 
         def attempt(what: str, run: Callable[[], str]) -> None:
@@ -201,9 +212,7 @@ def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
             attempt(
                 "echo while other shells stream",
                 lambda: fairness_table(
-                    fairness(
-                        [stock, bridge], ks, args.fairness_rounds, args.fairness_keystrokes, say
-                    ),
+                    fairness(paths, ks, args.fairness_rounds, args.fairness_keystrokes, say),
                     args.markdown,
                 ),
             )
@@ -211,32 +220,18 @@ def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
             attempt(
                 "opening shells",
                 lambda: open_table(
-                    opening([stock, bridge], args.open_rounds, args.open_many, say),
+                    opening(paths, args.open_rounds, args.open_many, say),
                     args.markdown,
                     args.open_many,
                 ),
             )
         if args.api_calls:
-            assert bridge.jupyter is not None
-            assert bridge.embedded is not None
-            jupyter, embedded = bridge.jupyter, bridge.embedded
             attempt(
                 "API latency",
-                lambda: api_table(
-                    api_latency(
-                        jupyter.url,
-                        jupyter.http,
-                        embedded.url,
-                        embedded.refresh_token,
-                        bridge.job_id,
-                        args.api_calls,
-                        say,
-                    ),
-                    args.markdown,
-                ),
+                lambda: api_table(api_latency(bridges, args.api_calls, say), args.markdown),
             )
     finally:
-        for path in (stock, bridge):
+        for path in paths:
             try:
                 path.teardown()
             except Exception as error:

@@ -265,47 +265,44 @@ def opening(paths: Sequence[Any], rounds: int, many: int, say: Callable[[str], N
 # --- the REST API -----------------------------------------------------------------------------
 
 
-def api_latency(
-    jupyter_url: str,
-    jupyter_session: requests.Session,
-    ucloud_url: str,
-    refresh_token: str,
-    job_id: str,
-    calls: int,
-    say: Callable[[str], None],
-) -> dict[str, Stats]:
-    """``jobs.browse`` and ``jobs.retrieve`` through the extension's proxy and straight to the
-    UCloud server (one keep-alive session each, as a browser and a client library hold),
-    alternating call by call."""
-    direct = requests.Session()
-    token = direct.post(
-        f"{ucloud_url}/auth/refresh", headers={"Authorization": f"Bearer {refresh_token}"}
-    )
-    token.raise_for_status()
-    direct.headers["Authorization"] = f"Bearer {token.json()['accessToken']}"
-    targets = {
-        "browse": (
-            f"{jupyter_url}/ucloud/api/jobs/browse?itemsPerPage=50",
-            f"{ucloud_url}/api/jobs/browse?itemsPerPage=50",
-        ),
-        "retrieve": (
-            f"{jupyter_url}/ucloud/api/jobs/retrieve?id={job_id}",
-            f"{ucloud_url}/api/jobs/retrieve?id={job_id}",
-        ),
-    }
-    found: dict[str, Stats] = {}
-    say(f"api: {calls} calls of each of {', '.join(targets)}, via the extension and direct")
-    for op, (via, straight) in targets.items():
-        for session, url in ((jupyter_session, via), (direct, straight)):
-            for _ in range(5):  # warm-up: connections, token
-                session.get(url, timeout=30).raise_for_status()
-        for _ in range(calls):
-            for session, url, label in (
-                (jupyter_session, via, f"{op} via extension"),
-                (direct, straight, f"{op} direct"),
-            ):
-                started = time.perf_counter()
-                session.get(url, timeout=30).raise_for_status()
-                found.setdefault(label, Stats()).add([(time.perf_counter() - started) * 1000])
-    direct.close()
+def api_latency(paths: Sequence[Any], calls: int, say: Callable[[str], None]) -> dict[str, Stats]:
+    """``jobs.browse`` and ``jobs.retrieve`` through each bridge path's extension and straight
+    to its UCloud server (one keep-alive session each, as a browser and a client library hold),
+    all of them in turns, call by call."""
+    targets: list[tuple[str, requests.Session, str]] = []
+    directs = []
+    for path in paths:
+        jupyter, embedded = path.jupyter, path.embedded
+        direct = requests.Session()
+        directs.append(direct)
+        token = direct.post(
+            f"{embedded.url}/auth/refresh",
+            headers={"Authorization": f"Bearer {embedded.refresh_token}"},
+            timeout=30,
+        )
+        token.raise_for_status()
+        direct.headers["Authorization"] = f"Bearer {token.json()['accessToken']}"
+        for op, query in (("browse", "itemsPerPage=50"), ("retrieve", f"id={path.job_id}")):
+            targets.append(
+                (
+                    f"{op} via extension ({path.name})",
+                    jupyter.http,
+                    f"{jupyter.url}/ucloud/api/jobs/{op}?{query}",
+                )
+            )
+            targets.append(
+                (f"{op} direct ({path.name})", direct, f"{embedded.url}/api/jobs/{op}?{query}")
+            )
+    found: dict[str, Stats] = {label: Stats() for label, _, _ in targets}
+    say(f"api: {calls} rounds of {len(targets)} calls")
+    for _, session, url in targets:
+        for _ in range(5):  # warm-up: connections, tokens
+            session.get(url, timeout=30).raise_for_status()
+    for _ in range(calls):
+        for label, session, url in targets:
+            started = time.perf_counter()
+            session.get(url, timeout=30).raise_for_status()
+            found[label].add([(time.perf_counter() - started) * 1000])
+    for direct in directs:
+        direct.close()
     return found

@@ -68,7 +68,7 @@ def api_table(found: dict[str, Stats], markdown: bool) -> str:
     rows = []
     for label, s in found.items():
         extra = "-"
-        if label.endswith(" via extension"):
+        if " via extension" in label:
             direct = found.get(label.replace(" via extension", " direct"))
             if direct is not None:
                 over = s.p50 - direct.p50

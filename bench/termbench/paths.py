@@ -157,8 +157,12 @@ class ProviderLegPath(BenchPath):
 class BridgePath(BenchPath):
     """Browser leg + provider leg: jupyter_ucloud in a `jupyter server` -> embedded server."""
 
-    def __init__(self) -> None:
-        super().__init__("bridge", "jupyter_ucloud: POST /ucloud/shells + terminado websocket")
+    def __init__(self, name: str = "bridge", code: str | None = None) -> None:
+        """``code``: a directory holding another ``jupyter_ucloud`` for both servers to run
+        (``PYTHONPATH``), to compare two versions in the same rounds."""
+        description = "jupyter_ucloud: POST /ucloud/shells + terminado websocket"
+        super().__init__(name, description + (f" (code in {code})" if code else ""))
+        self.env = {"PYTHONPATH": code} if code else {}
         self.embedded: EmbeddedServer | None = None
         self.jupyter: JupyterServer | None = None
         self.uc = None
@@ -170,8 +174,8 @@ class BridgePath(BenchPath):
         )
 
     def setup(self) -> None:
-        workdir = scratch_dir("bridge")
-        self.embedded = EmbeddedServer(workdir / "embedded").start()
+        workdir = scratch_dir(self.name)
+        self.embedded = EmbeddedServer(workdir / "embedded").start(env=self.env)
         self.uc = client(self.embedded.url, self.embedded.refresh_token)
         self.job_id = start_terminal_job(self.uc)
         self.jupyter = JupyterServer(
@@ -179,7 +183,7 @@ class BridgePath(BenchPath):
             {"jupyter_server_terminals": True, "jupyter_ucloud": True},
             # The many-shell workloads open 50 shells at once (the stock terminal has no limit).
             args=[f"--UCloud.host={self.embedded.url}", "--UCloud.max_shells_per_user=80"],
-            env={"UCLOUD_REFRESH_TOKEN": self.embedded.refresh_token},
+            env={"UCLOUD_REFRESH_TOKEN": self.embedded.refresh_token, **self.env},
         ).start()
         if not self.jupyter.extension_loaded("jupyter_ucloud"):
             raise RuntimeError(f"jupyter_ucloud did not load:\n{self.jupyter.log_tail()}")

@@ -30,7 +30,11 @@ def _python(label: str) -> list[str]:
 
 
 def workdir_name(workdir: Path) -> str:
-    return "stock" if "stock" in str(workdir) else "bridge"
+    """The bench path a server belongs to, from its scratch dir (``bench-<path>-...``)."""
+    for part in reversed(workdir.parts):
+        if part.startswith("bench-"):
+            return part.removeprefix("bench-").rsplit("-", 1)[0]
+    return "server"
 
 
 class ServerProcessError(RuntimeError):
@@ -198,8 +202,9 @@ class EmbeddedServer(_Process):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ready = self.data_dir / "ready.json"
         ready.unlink(missing_ok=True)
+        python = _python(f"{workdir_name(self.data_dir)}.embedded")
         args = [
-            *_python("embedded"), "-m", "jupyter_ucloud", "local", "--port", "0",
+            *python, "-m", "jupyter_ucloud", "local", "--port", "0",
             "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.args,
         ]  # fmt: skip
         self._spawn(args, {**os.environ, **(env or {})})

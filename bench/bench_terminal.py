@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from termbench.load import api_latency, fairness, opening
 from termbench.load_report import api_table, fairness_table, open_table
-from termbench.paths import ALL_PATHS, BridgePath, StockTerminalPath, make_paths
+from termbench.paths import ALL_PATHS, BenchPath, BridgePath, StockTerminalPath, make_paths
 from termbench.procstats import busy_processes
 from termbench.report import full_report, misses
 from termbench.results import PathResult, Sizes, merge_shared, run_flood, shared_phase
@@ -74,9 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compare-code",
         metavar="DIR",
-        help="also run the many-shell workloads on a bridge whose servers run the jupyter_ucloud "
-        "in DIR (e.g. an older commit: git archive <commit> jupyter_ucloud | tar -x -C DIR), "
-        "in the same rounds, as the path 'bridge@DIR'",
+        help="also measure a bridge whose servers run the jupyter_ucloud in DIR (e.g. an older "
+        "commit: git archive <commit> jupyter_ucloud | tar -x -C DIR) in the same rounds, as "
+        "the path 'bridge@<name of DIR>' (with --only bridge, or the many-shell workloads)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument(
@@ -120,10 +120,17 @@ def main(argv: list[str] | None = None) -> int:
             load_tables = load_phase(args, log=not args.quiet)
         if args.load == "only":
             names = []
-        shared_paths = [p for name in names for p in make_paths(name)]
+
+        def paths_of(name: str) -> list[BenchPath]:
+            made = make_paths(name)
+            if name == "bridge" and args.compare_code:
+                made.append(compared_bridge(args.compare_code))
+            return made
+
+        shared_paths = [p for name in names for p in paths_of(name)]
         shared = shared_phase(shared_paths, sizes, log=not args.quiet) if names else {}
         for name in names:
-            for path in make_paths(name):
+            for path in paths_of(name):
                 if "flood" in path.workloads:
                     result = run_flood(path, sizes, log=not args.quiet)
                 else:
@@ -182,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def compared_bridge(code: str) -> BridgePath:
+    """The bridge on the code in ``code`` (``--compare-code``)."""
+    return BridgePath(f"bridge@{Path(code).name}", code)
+
+
 def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
     """The many-shell workloads on fresh stock and bridge servers, taking turns."""
 
@@ -192,7 +204,7 @@ def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
     stock, bridge = StockTerminalPath(), BridgePath()
     bridges = [bridge]
     if args.compare_code:
-        bridges.append(BridgePath(f"bridge@{Path(args.compare_code).name}", args.compare_code))
+        bridges.append(compared_bridge(args.compare_code))
     paths = [stock, *bridges]
     tables = []
     try:

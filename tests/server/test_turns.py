@@ -4,12 +4,14 @@ stream bulk output, a quiet shell still answers, and every stream arrives whole 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from .conftest import Api, Term
 
 
 def _seq_lines(term: Term, start: int) -> list[int]:
-    text = term.output[start:].replace("\r", "")
+    # without control sequences (bash's bracketed paste mode ends with "\x1b[?2004l\r")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", term.output[start:]).replace("\r", "")
     return [int(line) for line in text.split("\n") if line.strip().isdigit()]
 
 

@@ -293,6 +293,9 @@ def api_latency(paths: Sequence[Any], calls: int, say: Callable[[str], None]) ->
             targets.append(
                 (f"{op} direct ({path.name})", direct, f"{embedded.url}/api/jobs/{op}?{query}")
             )
+        # The floor of any call through the Jupyter server: its own status call, no UCloud.
+        status = f"{jupyter.url}/api/status"
+        targets.append((f"Jupyter's own /api/status ({path.name})", jupyter.http, status))
     found: dict[str, Stats] = {label: Stats() for label, _, _ in targets}
     say(f"api: {calls} rounds of {len(targets)} calls")
     for _, session, url in targets:

@@ -7,11 +7,12 @@ control works. The master is non-blocking and is only watched (``loop.add_reader
 the PTY unless the consumer can take more, which is the whole flow-control story (when the
 consumer stops reading, the kernel buffer fills and the program writing to the terminal blocks).
 
-Taking turns: a read coalesces what is available (up to ``READ_CHUNK``) into one chunk, but
-spends at most ``READ_BUDGET`` seconds doing so, and all terminals' reads share a budget per
-round of the event loop (``read_turns``), so that many terminals streaming bulk output do not
-keep a keystroke's echo on another one waiting (issue 14). An idle machine still coalesces
-64 KiB per read.
+Taking turns: with ``stream_output``, a read coalesces what is available (up to
+``READ_CHUNK``) into one chunk, but all terminals' reads share a budget per round of the event
+loop (``read_turns``): a read stops coalescing once the round's budget is spent, and a terminal
+that becomes readable after that is read in the next round. So many terminals streaming bulk
+output do not keep a keystroke's echo on another one waiting (issue 14), and a terminal that
+streams alone still sends 64 KiB frames.
 """
 
 from __future__ import annotations
@@ -37,9 +38,6 @@ __all__ = ["ProcessHandle", "PtyProcess"]
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
-#: Loop time one coalescing read may take (see the module docstring): the first ``os.read`` is
-#: always made, further ones only while this has not passed.
-READ_BUDGET = 0.0005
 
 
 def _set_winsize(fd: int, cols: int, rows: int) -> None:
@@ -213,7 +211,7 @@ class PtyProcess:
             round_.next_round(self._watch_output)
             return
         started = time.perf_counter()
-        data = self._read_available(READ_CHUNK)
+        data = self._read_available(READ_CHUNK, started + round_.left)
         if data is None:
             return
         if not data:
@@ -230,7 +228,8 @@ class PtyProcess:
             self._unwatch_output()
             self._held = True
             asyncio.ensure_future(waiting).add_done_callback(self._consumer_ready)
-        elif len(data) >= BULK_BYTES and self._streaming:  # bulk: the others first next round
+        elif len(data) >= BULK_BYTES and self._streaming and round_.spent_up:
+            # bulk output when others may be waiting: they go first next round
             self._unwatch_output()
             round_.next_round(self._watch_output, bulk=True)
 
@@ -240,14 +239,14 @@ class PtyProcess:
         self._held = False
         self._watch_output()
 
-    def _read_available(self, max_bytes: int) -> bytes | None:
-        """Everything available now (coalesced), ``b""`` at EOF, ``None`` when nothing is."""
+    def _read_available(self, max_bytes: int, deadline: float | None = None) -> bytes | None:
+        """Everything available now (coalesced; after ``deadline``, a ``time.perf_counter()``,
+        no further ``os.read`` than the first), ``b""`` at EOF, ``None`` when nothing is."""
         if self._fd is None:
             return b""
         data = bytearray()
-        deadline = time.perf_counter() + READ_BUDGET
         while len(data) < max_bytes:
-            if data and time.perf_counter() > deadline:
+            if data and deadline is not None and time.perf_counter() > deadline:
                 break  # others' turn (see the module docstring)
             try:
                 chunk = os.read(self._fd, max_bytes - len(data))

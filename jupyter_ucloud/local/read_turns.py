@@ -7,10 +7,12 @@ the program writing to the terminal, which may take the CPU). With ten terminals
 keystroke needs two or three rounds to reach its shell and come back as an echo (issue 14).
 
 So the terminals' reads share a budget per round of the loop (``ROUND_BUDGET`` seconds, reset
-when the round ends): once it is spent, a terminal that becomes readable is not read in this
-round but in the next, and a terminal that read a bulk chunk lets the others go first next
-round. A round is then short, whatever the number of busy terminals, and a quiet terminal's
-echo is read within a round or two. Nothing is dropped: the PTY keeps what was not read.
+when the round ends): a read coalesces only while the budget lasts, once it is spent a terminal
+that becomes readable is not read in this round but in the next, and a terminal that read a bulk
+chunk when the budget ran out lets the others go first next round. A round is then short,
+whatever the number of busy terminals, and a quiet terminal's echo is read within a round or
+two; a terminal that streams alone still coalesces 64 KiB. Nothing is dropped: the PTY keeps
+what was not read.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class ReadRound:
     @property
     def spent_up(self) -> bool:
         return self.spent >= ROUND_BUDGET
+
+    @property
+    def left(self) -> float:
+        """Seconds of the budget left in this round."""
+        return max(0.0, ROUND_BUDGET - self.spent)
 
     def charge(self, seconds: float) -> None:
         self.spent += seconds

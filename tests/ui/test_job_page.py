@@ -164,6 +164,7 @@ def test_an_interactive_job_from_the_palette_with_terminal_and_extension(
     toolbar.locator(".jp-UCloudJobPage-terminal").click()
     terminal = page.locator(f'.jp-UCloudTerminal[data-job-id="{job_id}"][data-rank="1"]')
     expect()(terminal).to_have_attribute("data-phase", "open", timeout=20_000)
+    flow["shell"] = terminal.get_attribute("data-ucloud-shell")
     tab_of(page, "interactive-page").first.click()
 
     # Extend by 2 hours: the time left grows, and the timeline says so.
@@ -286,3 +287,15 @@ def test_a_flood_of_output_keeps_the_dom_bounded_and_the_page_responsive(
     assert time.monotonic() - started < 5.0
     lab.api("ucloud/api/jobs/terminate", method="POST", json={"items": [{"id": job_id}]})
     expect()(view).to_have_attribute("data-state", "SUCCESS", timeout=20_000)
+
+
+def test_cleanup_closes_the_tabs_and_the_shell(lab: LabProcess, browser_page: Any) -> None:
+    """The lab is shared with the other modules: leave no tab in its workspace, no shell."""
+    page = browser_page
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^File$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Close All Tabs$")).click()
+    expect()(page.locator(".jp-UCloudJobPage")).to_have_count(0)
+    expect()(page.locator(".jp-UCloudTerminal")).to_have_count(0)
+    if flow.get("shell"):
+        lab.api(f"ucloud/shells/{flow['shell']}", method="DELETE")
+    assert lab.api("ucloud/shells").json() == []

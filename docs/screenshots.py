@@ -127,7 +127,7 @@ TRAINING = (
     'echo "rank $UCLOUD_RANK of $UCLOUD_NODES: loading data"; '
     "for epoch in 1 2 3 4 5 6; do sleep 0.4; "
     'echo "rank $UCLOUD_RANK: epoch $epoch/6 loss=0.$((91 - epoch * 12))"; done; '
-    'echo "rank $UCLOUD_RANK: warning: no checkpoint directory set, using ./ckpt" >&2; '
+    'sleep 0.5; echo "rank $UCLOUD_RANK: warning: no checkpoint directory set, using ./ckpt" >&2; '
     "sleep 600"
 )
 

@@ -147,13 +147,26 @@ def test_an_interactive_job_from_the_palette_with_terminal_and_extension(
     lab: LabProcess, browser_page: Any
 ) -> None:
     page = browser_page
+    follows: list[Any] = []  # every follow websocket from now on (before the job exists)
+    page.on("websocket", lambda ws: follows.append(ws) if "jobs/follow?" in ws.url else None)
     job_id = create_job(lab, "compute-multi", name="interactive-page", replicas=2)
     flow["interactive"] = job_id
     wait_state(lab, job_id, "RUNNING")
+    # The panel follows the job's state (no output) ...
+    show_all_jobs(page)
+    expect()(card(page, job_id)).to_have_attribute("data-state", "RUNNING")
     open_from_palette(page, f"interactive-page (job {job_id}) · RUNNING")
     view = job_page(page, job_id)
     expect()(view).to_be_visible()
     expect()(view).to_have_attribute("data-state", "RUNNING")
+    expect()(view.locator('[data-field="phase"]')).to_have_text("Live")
+    # ... and the page shares its stream: one socket for the job in this tab, now with output.
+    page.wait_for_timeout(500)
+    sockets = [ws for ws in follows if re.search(f"[?&]id={job_id}(&|$)", ws.url)]
+    live = [ws.url for ws in sockets if not ws.is_closed()]
+    assert len(live) == 1, [ws.url for ws in sockets]
+    assert "logs=0" not in live[0]
+    assert any("logs=0" in ws.url for ws in sockets), [ws.url for ws in sockets]
     left = view.locator('[data-field="time-left"]')
     expect()(left).to_have_text(re.compile(r"^5\dm left$"))
     expect()(view.locator('[data-field="allocation"]')).to_have_text("1 h")

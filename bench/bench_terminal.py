@@ -15,12 +15,16 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from termbench.paths import ALL_PATHS, make_paths
+from termbench.load import api_latency, fairness, opening
+from termbench.load_report import api_table, fairness_table, open_table
+from termbench.paths import ALL_PATHS, BenchPath, BridgePath, StockTerminalPath, make_paths
+from termbench.procstats import busy_processes
 from termbench.report import full_report, misses
 from termbench.results import PathResult, Sizes, merge_shared, run_flood, shared_phase
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
@@ -50,6 +54,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="interleaved rounds the bulk output is measured in (default 4)",
     )
     parser.add_argument("--flood-seconds", type=float, help="seconds of `yes` (default 10)")
+    parser.add_argument(
+        "--load",
+        choices=("with", "only", "none"),
+        default="with",
+        help="the many-shell workloads (echo while k shells stream, opening 1 and 50 shells, "
+        "the REST API via the extension): with the rest (default), only them, or none",
+    )
+    parser.add_argument("--ks", default="1,3,10", help="streaming shells per fairness run")
+    parser.add_argument(
+        "--fairness-rounds", type=int, default=3, help="interleaved rounds per k (default 3)"
+    )
+    parser.add_argument(
+        "--fairness-keystrokes", type=int, default=100, help="keystrokes per round (default 100)"
+    )
+    parser.add_argument("--open-rounds", type=int, default=3, help="rounds of opening shells")
+    parser.add_argument("--open-many", type=int, default=50, help="shells opened at once")
+    parser.add_argument("--api-calls", type=int, default=200, help="calls of each API kind")
+    parser.add_argument(
+        "--compare-code",
+        metavar="DIR",
+        help="also measure a bridge whose servers run the jupyter_ucloud in DIR (e.g. an older "
+        "commit: git archive <commit> jupyter_ucloud | tar -x -C DIR) in the same rounds, as "
+        "the path 'bridge@<name of DIR>' (with --only bridge, or the many-shell workloads)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument(
         "--strict",
@@ -83,13 +111,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()
+    busy_before = busy_processes()
     results = []
+    load_tables: list[str] = []
     try:
-        shared_paths = [p for name in names for p in make_paths(name)]
-        shared = shared_phase(shared_paths, sizes, log=not args.quiet)
+        if args.load != "none":
+            load_tables = load_phase(args, log=not args.quiet)
+        if args.load == "only":
+            names = []
+
+        def paths_of(name: str) -> list[BenchPath]:
+            made = make_paths(name)
+            if name == "bridge" and args.compare_code:
+                made.append(compared_bridge(args.compare_code))
+            return made
+
+        shared_paths = [p for name in names for p in paths_of(name)]
+        shared = shared_phase(shared_paths, sizes, log=not args.quiet) if names else {}
         for name in names:
-            for path in make_paths(name):
+            for path in paths_of(name):
                 if "flood" in path.workloads:
                     result = run_flood(path, sizes, log=not args.quiet)
                 else:
@@ -105,19 +146,39 @@ def main(argv: list[str] | None = None) -> int:
         else:
             remove_scratch_dirs()
 
+    load_after = os.getloadavg()
+    busy_after = busy_processes()
     print()
     print(
         f"# terminal benchmark, {started}, {platform.node()}, {platform.machine()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}, "
-        f"load average {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end"
+        f"{len(os.sched_getaffinity(0))} CPUs (of {os.cpu_count()}), "
+        f"Python {platform.python_version()}"
     )
     print(
-        f"# {sizes.keystrokes} keystrokes per path in {sizes.echo_rounds} interleaved rounds, "
-        f"bulk {sizes.bulk_mb:g} MB in {sizes.bulk_rounds}, "
-        f"flood {sizes.flood_seconds:g} s at {sizes.flood_rate / 1e6:g} MB/s read rate"
+        "# load average (1/5/15 min) "
+        f"{' '.join(f'{v:.2f}' for v in load_before)} at start, "
+        f"{' '.join(f'{v:.2f}' for v in load_after)} at end"
     )
+    print(f"# busy processes at start: {', '.join(busy_before) or 'none over 5 %'}")
+    print(f"# busy processes at end: {', '.join(busy_after) or 'none over 5 %'}")
+    if names:
+        print(
+            f"# {sizes.keystrokes} keystrokes per path in {sizes.echo_rounds} interleaved "
+            f"rounds, bulk {sizes.bulk_mb:g} MB in {sizes.bulk_rounds}, "
+            f"flood {sizes.flood_seconds:g} s at {sizes.flood_rate / 1e6:g} MB/s read rate"
+        )
+    if load_tables:
+        print(
+            f"# many shells: {args.fairness_keystrokes} keystrokes x {args.fairness_rounds} "
+            f"rounds per k (stock and bridge in turns); opening in {args.open_rounds} rounds; "
+            f"{args.api_calls} API calls of each kind"
+        )
     print()
-    print(full_report(results, args.markdown))
+    if names:
+        print(full_report(results, args.markdown))
+    for table in load_tables:
+        print()
+        print(table)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
     if any(r.status == "error" for r in results):
@@ -126,6 +187,68 @@ def main(argv: list[str] | None = None) -> int:
         print("\n--strict: " + "; ".join(missed))
         return 1
     return 0
+
+
+def compared_bridge(code: str) -> BridgePath:
+    """The bridge on the code in ``code`` (``--compare-code``)."""
+    return BridgePath(f"bridge@{Path(code).name}", code)
+
+
+def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
+    """The many-shell workloads on fresh stock and bridge servers, taking turns."""
+
+    def say(text: str) -> None:
+        if log:
+            print(f"[bench] load: {text}", flush=True)
+
+    stock, bridge = StockTerminalPath(), BridgePath()
+    bridges = [bridge]
+    if args.compare_code:
+        bridges.append(compared_bridge(args.compare_code))
+    paths = [stock, *bridges]
+    tables = []
+    try:
+        say(f"starting servers for {', '.join(p.name for p in paths)}")
+        for path in paths:
+            path.setup()
+        ks = [int(k) for k in args.ks.split(",") if k.strip()]
+
+        def attempt(what: str, run: Callable[[], str]) -> None:
+            try:
+                tables.append(run())
+            except Exception as error:  # the other workloads still run
+                say(f"{what} FAILED: {type(error).__name__}: {error}")
+                tables.append(f"{what}: FAILED ({type(error).__name__}: {error})")
+
+        if ks and args.fairness_rounds:
+            attempt(
+                "echo while other shells stream",
+                lambda: fairness_table(
+                    fairness(paths, ks, args.fairness_rounds, args.fairness_keystrokes, say),
+                    args.markdown,
+                ),
+            )
+        if args.open_rounds:
+            attempt(
+                "opening shells",
+                lambda: open_table(
+                    opening(paths, args.open_rounds, args.open_many, say),
+                    args.markdown,
+                    args.open_many,
+                ),
+            )
+        if args.api_calls:
+            attempt(
+                "API latency",
+                lambda: api_table(api_latency(bridges, args.api_calls, say), args.markdown),
+            )
+    finally:
+        for path in paths:
+            try:
+                path.teardown()
+            except Exception as error:
+                say(f"{path.name} teardown FAILED: {error}")
+    return tables
 
 
 if __name__ == "__main__":

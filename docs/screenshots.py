@@ -4,7 +4,8 @@
 Starts JupyterLab with the extension on a fresh embedded UCloud server (tests/ui/conftest.py's
 `LabProcess`, default terminal settings), starts a few jobs (a running 2-node job, a finished and
 a failed one), and photographs in headless Chromium: the UCloud panel in the light and the dark
-theme, the Start dialog, a job terminal, and a notebook with the widgets. Writes PNGs to
+theme, the Start dialog, a job page with live output on two ranks, a job terminal, and a notebook
+with the widgets. Writes PNGs to
 docs/images/ (commit them). Run: `./dev screenshots` (or `python docs/screenshots.py`).
 """
 
@@ -122,6 +123,36 @@ def dialog_shot(page: Any) -> None:
     page.locator(".jp-Dialog-button.jp-mod-reject").click()
 
 
+TRAINING = (
+    'echo "rank $UCLOUD_RANK of $UCLOUD_NODES: loading data"; '
+    "for epoch in 1 2 3 4 5 6; do sleep 0.4; "
+    'echo "rank $UCLOUD_RANK: epoch $epoch/6 loss=0.$((91 - epoch * 12))"; done; '
+    'sleep 0.5; echo "rank $UCLOUD_RANK: warning: no checkpoint directory set, using ./ckpt" >&2; '
+    "sleep 600"
+)
+
+
+def job_page_shot(lab: LabProcess, page: Any) -> str:
+    """A running 2-node batch job's page, with rank 0's output (its id is returned)."""
+    job_id = create(
+        lab,
+        "compute-multi",
+        "batch",
+        name="train-ddp",
+        replicas=2,
+        parameters={"command": {"type": "text", "value": TRAINING}},
+    )
+    wait_state(lab, job_id, "RUNNING")
+    page.locator("#jp-ucloud-panel .jp-UCloud-refresh").click()
+    card = page.locator(f'#jp-ucloud-panel .jp-UCloud-job[data-job-id="{job_id}"]')
+    card.locator(".jp-UCloud-job-facts").click()
+    page.wait_for_selector(f'.jp-UCloudJobPage[data-job-id="{job_id}"]')
+    page.get_by_text("using ./ckpt").first.wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(IMAGES / "job-page.png"))
+    return job_id
+
+
 def terminal_shot(page: Any, job_id: str) -> None:
     card = page.locator(f'#jp-ucloud-panel .jp-UCloud-job[data-job-id="{job_id}"]')
     card.locator(".jp-UCloud-open-terminal").click()
@@ -188,10 +219,12 @@ def main() -> int:
             page.wait_for_selector(".jp-LauncherCard", timeout=60_000)
             panel_shots(page)
             dialog_shot(page)
+            training = job_page_shot(lab, page)
             terminal_shot(page, running)
             notebook_shot(lab, page, running)
             browser.close()
-        lab.api("ucloud/api/jobs/terminate", method="POST", json={"items": [{"id": running}]})
+        for job_id in (running, training):
+            lab.api("ucloud/api/jobs/terminate", method="POST", json={"items": [{"id": job_id}]})
     finally:
         lab.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -15,6 +15,15 @@ from .workloads import time_to_first_output
 
 
 @dataclass
+class Terminal:
+    """A terminal created on a server, not yet connected to."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass
 class Opened:
     term: TerminalClient
     first_output_s: float
@@ -68,15 +77,22 @@ class StockTerminalPath(BenchPath):
         ).start()
         self.processes = {"jupyter server": self.server.pid}
 
-    def open(self) -> Opened:
+    def create_terminal(self) -> Terminal:
         assert self.server is not None
-        started = time.perf_counter()
-        reply = self.server.http.post(f"{self.server.url}/api/terminals", timeout=30)
+        reply = self.server.http.post(f"{self.server.url}/api/terminals", timeout=60)
         reply.raise_for_status()
         name = reply.json()["name"]
-        term = TerminadoSocket(
-            f"{self.server.ws_url}/terminals/websocket/{name}", self.server.headers
-        )
+        url = f"{self.server.ws_url}/terminals/websocket/{name}"
+        return Terminal(name, url, self.server.headers)
+
+    def delete_terminal(self, name: str) -> None:
+        assert self.server is not None
+        self.server.http.delete(f"{self.server.url}/api/terminals/{name}", timeout=30)
+
+    def open(self) -> Opened:
+        started = time.perf_counter()
+        created = self.create_terminal()
+        term = TerminadoSocket(created.url, created.headers)
         return Opened(term, time_to_first_output(term, started))
 
     def teardown(self) -> None:
@@ -141,8 +157,12 @@ class ProviderLegPath(BenchPath):
 class BridgePath(BenchPath):
     """Browser leg + provider leg: jupyter_ucloud in a `jupyter server` -> embedded server."""
 
-    def __init__(self) -> None:
-        super().__init__("bridge", "jupyter_ucloud: POST /ucloud/shells + terminado websocket")
+    def __init__(self, name: str = "bridge", code: str | None = None) -> None:
+        """``code``: a directory holding another ``jupyter_ucloud`` for both servers to run
+        (``PYTHONPATH``), to compare two versions in the same rounds."""
+        description = "jupyter_ucloud: POST /ucloud/shells + terminado websocket"
+        super().__init__(name, description + (f" (code in {code})" if code else ""))
+        self.env = {"PYTHONPATH": code} if code else {}
         self.embedded: EmbeddedServer | None = None
         self.jupyter: JupyterServer | None = None
         self.uc = None
@@ -154,23 +174,23 @@ class BridgePath(BenchPath):
         )
 
     def setup(self) -> None:
-        workdir = scratch_dir("bridge")
-        self.embedded = EmbeddedServer(workdir / "embedded").start()
+        workdir = scratch_dir(self.name)
+        self.embedded = EmbeddedServer(workdir / "embedded").start(env=self.env)
         self.uc = client(self.embedded.url, self.embedded.refresh_token)
         self.job_id = start_terminal_job(self.uc)
         self.jupyter = JupyterServer(
             workdir / "jupyter",
             {"jupyter_server_terminals": True, "jupyter_ucloud": True},
-            args=[f"--UCloud.host={self.embedded.url}"],
-            env={"UCLOUD_REFRESH_TOKEN": self.embedded.refresh_token},
+            # The many-shell workloads open 50 shells at once (the stock terminal has no limit).
+            args=[f"--UCloud.host={self.embedded.url}", "--UCloud.max_shells_per_user=80"],
+            env={"UCLOUD_REFRESH_TOKEN": self.embedded.refresh_token, **self.env},
         ).start()
         if not self.jupyter.extension_loaded("jupyter_ucloud"):
             raise RuntimeError(f"jupyter_ucloud did not load:\n{self.jupyter.log_tail()}")
         self.processes = {"jupyter server": self.jupyter.pid, "embedded server": self.embedded.pid}
 
-    def open(self) -> Opened:
+    def create_terminal(self) -> Terminal:
         assert self.jupyter is not None
-        started = time.perf_counter()
         reply = self.jupyter.http.post(
             f"{self.jupyter.url}/ucloud/shells",
             json={"jobId": self.job_id, "rank": 0, "cols": 200, "rows": 24},
@@ -179,9 +199,17 @@ class BridgePath(BenchPath):
         if not reply.ok:
             raise RuntimeError(f"POST /ucloud/shells: {reply.status_code} {reply.text[:500]}")
         name = reply.json()["name"]
-        term = TerminadoSocket(
-            f"{self.jupyter.ws_url}/ucloud/shells/{name}/websocket", self.jupyter.headers
-        )
+        url = f"{self.jupyter.ws_url}/ucloud/shells/{name}/websocket"
+        return Terminal(name, url, self.jupyter.headers)
+
+    def delete_terminal(self, name: str) -> None:
+        assert self.jupyter is not None
+        self.jupyter.http.delete(f"{self.jupyter.url}/ucloud/shells/{name}", timeout=30)
+
+    def open(self) -> Opened:
+        started = time.perf_counter()
+        created = self.create_terminal()
+        term = TerminadoSocket(created.url, created.headers)
         return Opened(term, time_to_first_output(term, started))
 
     def teardown(self) -> None:

@@ -95,3 +95,24 @@ class PeakWindow:
         self._last = 0.0
         self.tick()
         return {label: self.peak[label] - self.start.get(label, 0) for label in self.peak}
+
+
+def busy_processes(seconds: float = 1.0, top: int = 5, min_percent: float = 5.0) -> list[str]:
+    """The processes that kept a CPU busiest over ``seconds`` (``"name pid: N %"``), for the
+    record of what else ran on the machine."""
+    procs = []
+    for proc in psutil.process_iter(["name", "pid"]):
+        try:
+            proc.cpu_percent(None)
+            procs.append(proc)
+        except psutil.Error:
+            continue
+    time.sleep(seconds)
+    used = []
+    for proc in procs:
+        try:
+            used.append((proc.cpu_percent(None), proc.info["name"], proc.info["pid"]))
+        except psutil.Error:
+            continue
+    used.sort(reverse=True)
+    return [f"{name} {pid}: {pct:.0f} %" for pct, name, pid in used[:top] if pct >= min_percent]

@@ -20,6 +20,23 @@ import requests
 QUIET_EXTENSIONS = {"jupyterlab": False, "notebook_shim": False, "jupyter_lsp": False}
 
 
+def _python(label: str) -> list[str]:
+    """The interpreter command of a server; under cProfile (``BENCH_PROFILE=<prefix>``: the
+    profile is written to ``<prefix>.<label>.prof`` when the server stops)."""
+    prefix = os.environ.get("BENCH_PROFILE")
+    if not prefix:
+        return [sys.executable]
+    return [sys.executable, "-m", "cProfile", "-o", f"{prefix}.{label}.prof"]
+
+
+def workdir_name(workdir: Path) -> str:
+    """The bench path a server belongs to, from its scratch dir (``bench-<path>-...``)."""
+    for part in reversed(workdir.parts):
+        if part.startswith("bench-"):
+            return part.removeprefix("bench-").rsplit("-", 1)[0]
+    return "server"
+
+
 class ServerProcessError(RuntimeError):
     pass
 
@@ -31,6 +48,11 @@ class _Process:
     log_file: Path
 
     def _spawn(self, args: list[str], env: Mapping[str, str]) -> None:
+        # The shells read no dotfiles of the machine's user: a `.bashrc` that runs `pyenv
+        # rehash` adds 0.3-0.6 s to every shell start and can stall a minute on a stale lock.
+        home = self.log_file.parent / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**env, "HOME": str(home)}
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
                 args,
@@ -83,6 +105,8 @@ class JupyterServer(_Process):
         self.workdir = workdir
         self.token = secrets.token_hex(16)
         self.extensions = {**QUIET_EXTENSIONS, **extensions}
+        if os.environ.get("BENCH_LOOP_PROBE"):  # see loopprobe.py
+            self.extensions["termbench.loopprobe"] = True
         self.args = args or []
         self.extra_env = dict(env or {})
         self.log_file = workdir / "jupyter-server.log"
@@ -120,8 +144,13 @@ class JupyterServer(_Process):
             "JUPYTER_PLATFORM_DIRS": "1",
             **self.extra_env,
         }
+        if os.environ.get("BENCH_LOOP_PROBE"):
+            bench = str(Path(__file__).resolve().parent.parent)
+            probe = os.environ["BENCH_LOOP_PROBE"]
+            env["BENCH_LOOP_PROBE"] = f"{probe}.{workdir_name(self.workdir)}"
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [bench, env.get("PYTHONPATH")]))
         args = [
-            sys.executable, "-m", "jupyter_server",
+            *_python(workdir_name(self.workdir)), "-m", "jupyter_server",
             "--ServerApp.port=0", "--ServerApp.ip=127.0.0.1", "--no-browser", "--allow-root",
             f"--ServerApp.root_dir={self.workdir / 'root'}",
             "--ServerApp.terminals_enabled=True",
@@ -173,8 +202,9 @@ class EmbeddedServer(_Process):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ready = self.data_dir / "ready.json"
         ready.unlink(missing_ok=True)
+        python = _python(f"{workdir_name(self.data_dir)}.embedded")
         args = [
-            sys.executable, "-m", "jupyter_ucloud", "local", "--port", "0",
+            *python, "-m", "jupyter_ucloud", "local", "--port", "0",
             "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.args,
         ]  # fmt: skip
         self._spawn(args, {**os.environ, **(env or {})})

@@ -6,6 +6,13 @@ control works. The master is non-blocking and is only watched (``loop.add_reader
 ``read()`` is awaited, or, with ``stream_output``, while the consumer takes more: nobody reads
 the PTY unless the consumer can take more, which is the whole flow-control story (when the
 consumer stops reading, the kernel buffer fills and the program writing to the terminal blocks).
+
+Taking turns: with ``stream_output``, a read coalesces what is available (up to
+``READ_CHUNK``) into one chunk, but all terminals' reads share a budget per round of the event
+loop (``read_turns``): a read stops coalescing once the round's budget is spent, and a terminal
+that becomes readable after that is read in the next round. So many terminals streaming bulk
+output do not keep a keystroke's echo on another one waiting (issue 14), and a terminal that
+streams alone still sends 64 KiB frames.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ import os
 import signal
 import struct
 import termios
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
+
+from .read_turns import BULK_BYTES, read_round
 
 __all__ = ["ProcessHandle", "PtyProcess"]
 
@@ -111,6 +121,7 @@ class PtyProcess:
         self._read_waiter: asyncio.Future[None] | None = None
         self._on_output: Callable[[bytes], Awaitable[object] | None] | None = None
         self._streaming = False  # the reader callback of stream_output is registered
+        self._held = False  # the consumer has not taken the last chunk yet
 
     @classmethod
     async def spawn(
@@ -175,7 +186,12 @@ class PtyProcess:
         self._unwatch_output()
 
     def _watch_output(self) -> None:
-        if self._fd is not None and self._on_output is not None and not self._streaming:
+        if (
+            self._fd is not None
+            and self._on_output is not None
+            and not self._streaming
+            and not self._held
+        ):
             asyncio.get_running_loop().add_reader(self._fd, self._output_ready)
             self._streaming = True
 
@@ -189,7 +205,13 @@ class PtyProcess:
         on_output = self._on_output
         if on_output is None:
             return
-        data = self._read_available(READ_CHUNK)
+        round_ = read_round()
+        if round_.spent_up:  # the others' turn: read in the next round of the loop
+            self._unwatch_output()
+            round_.next_round(self._watch_output)
+            return
+        started = time.perf_counter()
+        data = self._read_available(READ_CHUNK, started + round_.left)
         if data is None:
             return
         if not data:
@@ -200,21 +222,32 @@ class PtyProcess:
             log.exception("PTY output handler failed; no more output is read")
             self.stop_output()
             return
+        finally:
+            round_.charge(time.perf_counter() - started)
         if waiting is not None and data:
             self._unwatch_output()
+            self._held = True
             asyncio.ensure_future(waiting).add_done_callback(self._consumer_ready)
+        elif len(data) >= BULK_BYTES and self._streaming and round_.spent_up:
+            # bulk output when others may be waiting: they go first next round
+            self._unwatch_output()
+            round_.next_round(self._watch_output, bulk=True)
 
     def _consumer_ready(self, waited: asyncio.Future[object]) -> None:
         if not waited.cancelled():
             waited.exception()  # the consumer's own business (e.g. its socket closed)
+        self._held = False
         self._watch_output()
 
-    def _read_available(self, max_bytes: int) -> bytes | None:
-        """Everything available now (coalesced), ``b""`` at EOF, ``None`` when nothing is."""
+    def _read_available(self, max_bytes: int, deadline: float | None = None) -> bytes | None:
+        """Everything available now (coalesced; after ``deadline``, a ``time.perf_counter()``,
+        no further ``os.read`` than the first), ``b""`` at EOF, ``None`` when nothing is."""
         if self._fd is None:
             return b""
         data = bytearray()
         while len(data) < max_bytes:
+            if data and deadline is not None and time.perf_counter() > deadline:
+                break  # others' turn (see the module docstring)
             try:
                 chunk = os.read(self._fd, max_bytes - len(data))
             except BlockingIOError:

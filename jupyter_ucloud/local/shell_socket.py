@@ -81,6 +81,7 @@ QUEUE_WAIT_LIMIT = 300.0
 TYPEAHEAD_LIMIT = 65536
 CLOSE_REASON_BYTES = 120
 EXIT_SETTLE = 0.1  # seconds between a shell's hang-up and saying why it ended
+EXIT_REFRESH_LIMIT = 3.0  # seconds to wait for the backend to say whether the job ended
 MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
 
 
@@ -437,18 +438,26 @@ class ProviderShellSocket(UCloudHandshakeErrors):
 
     def _shell_exited(self) -> None:
         """Close for a shell that ended - said as "job <state>" when it ended because its job
-        did: a job's supervisor announces the end before it ends the job's processes, but that
-        news may be read a moment after the terminal's hang-up."""
+        did. The process backend's supervisor announces a job's end before it ends the job's
+        processes, but that news may be read a moment after the terminal's hang-up; Slurm ends
+        a step (and its shell) after the job was cancelled, and is asked at once."""
         session = self._session
+        if session is not None:
+            self.server.track(self._close_after_exit(session.job_id))
+        else:
+            self._close(CLOSE_NORMAL, "shell exited")
 
-        def close() -> None:
-            job = self.server.jobs.get_job(session.job_id) if session is not None else None
-            if job is not None and job.state.is_final:
-                self._close(CLOSE_NORMAL, f"job {job.state.value.lower()}")
-            else:
-                self._close(CLOSE_NORMAL, "shell exited")
-
-        asyncio.get_running_loop().call_later(EXIT_SETTLE, close)
+    async def _close_after_exit(self, job_id: str) -> None:
+        await asyncio.sleep(EXIT_SETTLE)
+        job = self.server.jobs.get_job(job_id)
+        if job is not None and not job.state.is_final:
+            with contextlib.suppress(asyncio.TimeoutError, BackendError, OSError):
+                await asyncio.wait_for(self.server.backend.refresh(job), EXIT_REFRESH_LIMIT)
+            job = self.server.jobs.get_job(job_id)
+        if job is not None and job.state.is_final:
+            self._close(CLOSE_NORMAL, f"job {job.state.value.lower()}")
+        else:
+            self._close(CLOSE_NORMAL, "shell exited")
 
     async def _send(self, text: str | bytes) -> bool:
         """Write a frame and wait until it is on the socket; ``False`` once the socket closed."""

@@ -8,8 +8,9 @@ of each rank's stdout and stderr (a :class:`~.replay.ReplayBuffer` per rank and 
 ``history_bytes`` each, 1 MiB by default).
 
 Each tab is a :class:`Follower` with a sender task that sends, in order: ``initialJob``; the
-history; then, as they come, update frames (the one that ends the job included: a tab learns of
-the end at once) and log output; and once the job has ended and the upstream is done (the
+history (not to a tab that follows the status only, ``logs=False``: it gets no log output);
+then, as they come, update frames (the one that ends the job included: a tab learns of the end
+at once) and log output; and once the job has ended and the upstream is done (the
 output complete), a final frame ``{"updates": [], "newStatus": <final status>}``, then a close
 (1000). If the upstream fails
 (cannot be opened, or ends before the job does) every tab gets ``{"error": message}`` and a close
@@ -135,6 +136,8 @@ class Follower:
 
     stream: JobStream
     sink: FollowSink
+    #: ``False``: the tab follows the job's status only (no log frames, never paces the stream).
+    logs: bool = True
     offsets: dict[Key, int] = field(default_factory=dict)
     event_index: int = 0
     pacing: bool = True
@@ -145,6 +148,8 @@ class Follower:
 
     def behind(self) -> int:
         """Characters of log output held for this tab that it has not been sent."""
+        if not self.logs:
+            return 0
         return sum(
             buffer.end - max(self.offsets.get(key, 0), buffer.start)
             for key, buffer in self.stream.logs.items()
@@ -152,7 +157,9 @@ class Follower:
 
     def next_log(self) -> tuple[Key, int, str] | None:
         """``(key, first offset, text)`` of the next log output to send, taking the ranks and
-        streams in turn; ``None`` when the tab has everything."""
+        streams in turn; ``None`` when the tab has everything (or follows the status only)."""
+        if not self.logs:
+            return None
         keys = sorted(self.stream.logs)
         for step in range(len(keys)):
             key = keys[(self._turn + step) % len(keys)]
@@ -285,11 +292,11 @@ class JobStream:
 
     # --- tabs -----------------------------------------------------------------------------------
 
-    def attach(self, sink: FollowSink) -> Follower:
+    def attach(self, sink: FollowSink, *, logs: bool = True) -> Follower:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        follower = Follower(self, sink)
+        follower = Follower(self, sink, logs=logs)
         self.followers.append(follower)
         follower.task = asyncio.ensure_future(self._run_follower(follower))
         return follower
@@ -414,12 +421,13 @@ class FollowHub:
         self.closing = False
         self.closing_tasks: set[asyncio.Task[None]] = set()  # streams being closed
 
-    def follow(self, job_id: str, sink: FollowSink) -> Follower:
-        """Attach ``sink`` to the stream of ``job_id`` (opened now if there is none)."""
+    def follow(self, job_id: str, sink: FollowSink, *, logs: bool = True) -> Follower:
+        """Attach ``sink`` to the stream of ``job_id`` (opened now if there is none); with
+        ``logs=False`` the tab gets the job and its updates but no log output."""
         stream = self.streams.get(job_id)
         if stream is None or (stream.error is not None and not stream.followers):
             stream = self.streams[job_id] = JobStream(self, job_id)
-        return stream.attach(sink)
+        return stream.attach(sink, logs=logs)
 
     def unfollow(self, follower: Follower) -> None:
         follower.stream.detach(follower)

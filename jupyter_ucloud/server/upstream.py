@@ -133,6 +133,8 @@ class Upstream:
         Jupyter server, and it exits by itself once idle (see ``embedded``)."""
         if self._background is not None and not self._background.done():
             self._background.cancel()
+        if self._client is not None:
+            await self._client.close()
 
     async def running_jobs(self, timeout: float = 3.0) -> int | None:
         """How many jobs have not ended (``None`` if that cannot be known quickly)."""
@@ -182,6 +184,8 @@ class Upstream:
             raise ProxyError(503, f"The embedded UCloud server is not available: {err}") from None
         if self._client is None or self._client_host != info.url:
             token = await asyncio.to_thread(info.read_refresh_token)
+            if self._client is not None:
+                await self._client.close()  # the embedded server moved: its connections are dead
             self._client = self._make_client(info.url, token, "")
             self._client_host = info.url
         return self._client

@@ -85,22 +85,49 @@ export interface IJobSpecification {
   parameters?: Record<string, IParameterValue>;
 }
 
+export interface IJobStatus {
+  state: JobState;
+  startedAt?: number | null;
+  expiresAt?: number | null;
+  resolvedProduct?: IComputeProduct | null;
+  resolvedSupport?: IResolvedSupport | null;
+}
+
+/** UCloud's `JobUpdate` (the fields the front end reads). */
+export interface IJobUpdate {
+  state?: JobState | null;
+  status?: string | null;
+  /** The new total time allocation (ms), when the update is an extension. */
+  newTimeAllocation?: number | null;
+  timestamp: number;
+}
+
 export interface IJob {
   id: string;
   createdAt: number;
   specification: IJobSpecification;
-  status: {
-    state: JobState;
-    startedAt?: number | null;
-    expiresAt?: number | null;
-    resolvedProduct?: IComputeProduct | null;
-    resolvedSupport?: IResolvedSupport | null;
-  };
-  updates?: {
-    state?: JobState | null;
-    status?: string | null;
-    timestamp: number;
-  }[];
+  status: IJobStatus;
+  updates?: IJobUpdate[];
+}
+
+/** One entry of a follow message's `log`: exactly one of `stdout`/`stderr`, or `channel` data. */
+export interface IJobLogEntry {
+  rank: number;
+  stdout?: string | null;
+  stderr?: string | null;
+  channel?: string | null;
+}
+
+/**
+ * A frame of the follow websocket (docs/architecture.md section 4, "Job follow websocket"):
+ * UCloud's `JobsFollowMessage`, or `{error}` before the server closes with 1011.
+ */
+export interface IJobsFollowMessage {
+  updates?: IJobUpdate[] | null;
+  log?: IJobLogEntry[] | null;
+  newStatus?: IJobStatus | null;
+  initialJob?: IJob | null;
+  error?: string;
 }
 
 export interface IPage<T> {
@@ -248,6 +275,14 @@ export class UCloudAPI {
     });
   }
 
+  /** Ask for `duration` more time (UCloud's `jobs.extend`). */
+  async extendJob(id: string, duration: ISimpleDuration): Promise<void> {
+    await this._request<unknown>('ucloud/api/jobs/extend', {
+      method: 'POST',
+      body: JSON.stringify({ items: [{ jobId: id, requestedTime: duration }] })
+    });
+  }
+
   async applications(): Promise<IApplication[]> {
     const answer = await this._request<{ items: IApplication[] }>(
       'ucloud/api/applications'
@@ -300,18 +335,27 @@ export class UCloudAPI {
 
   /** The websocket URL of a shell, with `?since=` when resuming. */
   shellWebSocketUrl(name: string, since: number | null): string {
-    const settings = this.serverSettings;
-    let url = URLExt.join(
-      settings.wsUrl,
-      'ucloud',
-      'shells',
-      encodeURIComponent(name),
-      'websocket'
-    );
     const params = new URLSearchParams();
     if (since !== null) {
       params.set('since', String(since));
     }
+    return this._wsUrl(
+      ['ucloud', 'shells', encodeURIComponent(name), 'websocket'],
+      params
+    );
+  }
+
+  /** The websocket URL that follows a job (`/ucloud/api/jobs/follow?id=`). */
+  followWebSocketUrl(jobId: string): string {
+    return this._wsUrl(
+      ['ucloud', 'api', 'jobs', 'follow'],
+      new URLSearchParams({ id: jobId })
+    );
+  }
+
+  private _wsUrl(parts: string[], params: URLSearchParams): string {
+    const settings = this.serverSettings;
+    let url = URLExt.join(settings.wsUrl, ...parts);
     if (settings.appendToken && settings.token) {
       params.set('token', settings.token);
     }

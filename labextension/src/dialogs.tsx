@@ -4,7 +4,7 @@
  */
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 
-import { IJob } from './api';
+import { IJob, ISimpleDuration } from './api';
 import { jobRanks, jobTooltip } from './model';
 
 export { startJobDialog } from './startdialog';
@@ -51,4 +51,27 @@ export async function pickJobDialog(
   }
   const chosen = choices.find(choice => choice.label === result.value);
   return chosen ? { jobId: chosen.jobId, rank: chosen.rank } : null;
+}
+
+/** The extensions offered, in hours. */
+const EXTENSION_HOURS = [1, 2, 4, 8, 24];
+
+/** Ask how much more time a job should get; `null` when cancelled. */
+export async function askExtension(
+  job: IJob | null,
+  jobId: string
+): Promise<ISimpleDuration | null> {
+  const label = job ? jobTooltip(job) : `job ${jobId}`;
+  const items = EXTENSION_HOURS.map(h => `${h} hour${h === 1 ? '' : 's'}`);
+  const result = await InputDialog.getItem({
+    title: `Extend ${label} by`,
+    items,
+    current: 0,
+    okLabel: 'Extend'
+  });
+  if (!result.button.accept || result.value === null) {
+    return null;
+  }
+  const hours = EXTENSION_HOURS[items.indexOf(result.value)];
+  return hours ? { hours, minutes: 0, seconds: 0 } : null;
 }

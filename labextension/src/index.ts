@@ -10,7 +10,8 @@ import {
   ICommandPalette,
   IThemeManager,
   Notification,
-  showErrorMessage
+  showErrorMessage,
+  WidgetTracker
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IRunningSessionManagers } from '@jupyterlab/running';
@@ -21,10 +22,30 @@ import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { IJob, UCloudAPI } from './api';
-import { CommandIDs, PANEL_ID, PLUGIN_PREFIX } from './commands';
-import { confirmTerminate, pickJobDialog, startJobDialog } from './dialogs';
+import {
+  CommandIDs,
+  JOB_TRACKER_NAMESPACE,
+  PANEL_ID,
+  PLUGIN_PREFIX
+} from './commands';
+import {
+  askExtension,
+  confirmTerminate,
+  pickJobDialog,
+  startJobDialog
+} from './dialogs';
+import { JobFollowHub } from './follow';
 import { ucloudIcon, ucloudTerminalIcon } from './icons';
-import { isFinal, terminalBlocker } from './model';
+import { createJobPage, JobPageWidget } from './jobpage';
+import { JobPageModel } from './jobpagemodel';
+import {
+  extendBlocker,
+  isFinal,
+  jobTooltip,
+  productOfJob,
+  sortJobs,
+  terminalBlocker
+} from './model';
 import { UCloudPanel } from './panel';
 import { JobFilter, UCloudPanelModel } from './panelmodel';
 import { UCloudShellsManager } from './running';
@@ -102,8 +123,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // Sidebar.
     let panel: UCloudPanel | null = null;
+    // One follow stream per job in this browser tab, shared by the panel and the job pages.
+    const hub = new JobFollowHub(api);
     const model = new UCloudPanelModel({
       api,
+      hub,
       standby: () => (panel?.isVisible ? 'when-hidden' : true)
     });
     panel = new UCloudPanel({ model, commands });
@@ -292,6 +316,116 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    const jobPages = new WidgetTracker<JobPageWidget>({
+      namespace: JOB_TRACKER_NAMESPACE
+    });
+
+    commands.addCommand(CommandIDs.openJob, {
+      label: args => {
+        const jobId = stringArg(args, 'jobId');
+        return jobId ? `Open UCloud Job ${jobId}` : 'Open UCloud Job…';
+      },
+      caption:
+        "Open a UCloud job's page: its state, updates and live output per rank",
+      icon: args => (args.isPalette ? undefined : ucloudIcon),
+      execute: async args => {
+        let jobId = stringArg(args, 'jobId');
+        try {
+          if (!jobId) {
+            const page = await api.browseJobs({});
+            if (!page.items.length) {
+              await showErrorMessage(
+                'No job',
+                'There is no UCloud job yet. Start one first (UCloud: Start Job).'
+              );
+              return null;
+            }
+            const choice = await pickJobDialog(
+              'Open which job?',
+              sortJobs(page.items),
+              false
+            );
+            if (!choice) {
+              return null;
+            }
+            jobId = choice.jobId;
+          }
+          let widget = jobPages.find(w => w.content.model.jobId === jobId);
+          if (!widget) {
+            const pageModel = new JobPageModel({
+              jobId,
+              hub,
+              productOf: job => model.productOf(job)
+            });
+            widget = createJobPage(pageModel, commands);
+            shell.add(widget, 'main', { type: 'UCloud Job' });
+            await jobPages.add(widget);
+          }
+          if (args.activate !== false) {
+            shell.activateById(widget.id);
+          }
+          return widget;
+        } catch (error) {
+          await showErrorMessage('Cannot open the job', errorText(error));
+          return null;
+        }
+      }
+    });
+
+    commands.addCommand(CommandIDs.extendJob, {
+      label: args => {
+        const jobId = stringArg(args, 'jobId');
+        return jobId ? `Extend UCloud Job ${jobId}` : 'Extend UCloud Job Time…';
+      },
+      caption: 'Ask for more time for a UCloud job (where its product allows)',
+      execute: async args => {
+        let jobId = stringArg(args, 'jobId');
+        try {
+          if (!jobId) {
+            const page = await api.browseJobs({});
+            const extendable = page.items.filter(
+              job =>
+                !extendBlocker(job, productOfJob(job) ?? model.productOf(job))
+            );
+            if (!extendable.length) {
+              await showErrorMessage(
+                'No job to extend',
+                'No queued or running UCloud job is on a product with time extension.'
+              );
+              return false;
+            }
+            const choice = await pickJobDialog(
+              'Extend which job?',
+              extendable,
+              false
+            );
+            if (!choice) {
+              return false;
+            }
+            jobId = choice.jobId;
+          }
+          const job = await api.retrieveJob(jobId).catch(() => null);
+          const hours = Number(args.hours ?? 0);
+          const duration =
+            hours > 0
+              ? { hours, minutes: 0, seconds: 0 }
+              : await askExtension(job, jobId);
+          if (!duration) {
+            return false;
+          }
+          await api.extendJob(jobId, duration);
+          Notification.success(
+            `${job ? jobTooltip(job) : `Job ${jobId}`}: ${duration.hours} more hour${duration.hours === 1 ? '' : 's'} asked for`,
+            { autoClose: 4000 }
+          );
+          return true;
+        } catch (error) {
+          await showErrorMessage('Cannot extend the job', errorText(error));
+          return false;
+        }
+      }
+    });
+
     const targetTerminal = (
       args: ReadonlyPartialJSONObject
     ): UCloudTerminalWidget | null => {
@@ -356,7 +490,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.startJob,
         CommandIDs.refresh,
         CommandIDs.terminateJob,
-        CommandIDs.reconnect
+        CommandIDs.reconnect,
+        CommandIDs.openJob,
+        CommandIDs.extendJob
       ]) {
         palette.addItem({ command, category });
       }
@@ -384,6 +520,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
           activate: false
         }),
         name: widget => widget.connection.name
+      });
+      void restorer.restore(jobPages, {
+        command: CommandIDs.openJob,
+        args: widget => ({
+          jobId: widget.content.model.jobId,
+          activate: false
+        }),
+        name: widget => widget.content.model.jobId
       });
     }
 

@@ -1,8 +1,6 @@
 /**
  * A job in the panel: state (with the last status message), name, facts, and its actions.
- *
- * The card is one component with a head, facts, status and actions, so that more (e.g. a
- * click that opens a job page) can be added in one place.
+ * A click on the card (not on its controls), or Enter on its name, opens the job page.
  */
 import { CommandRegistry } from '@lumino/commands';
 import {
@@ -44,7 +42,18 @@ export function JobCard(props: IJobCardProps): JSX.Element {
   const status = lastStatus(job);
   const stateText = state.replace('_', ' ');
   return (
-    <li className="jp-UCloud-job" data-job-id={job.id} data-state={state}>
+    <li
+      className="jp-UCloud-job"
+      data-job-id={job.id}
+      data-state={state}
+      title={`${jobTooltip(job)}: click to open its page (state, updates, output)`}
+      onClick={event => {
+        const target = event.target as HTMLElement;
+        if (!target.closest('button, select, jp-button, .jp-HTMLSelect')) {
+          void commands.execute(CommandIDs.openJob, { jobId: job.id });
+        }
+      }}
+    >
       <div className="jp-UCloud-job-head">
         <span
           className={`jp-UCloud-state jp-UCloud-state-${state}`}
@@ -52,7 +61,17 @@ export function JobCard(props: IJobCardProps): JSX.Element {
         >
           {stateText}
         </span>
-        <span className="jp-UCloud-job-name" title={jobTooltip(job)}>
+        <span
+          className="jp-UCloud-job-name"
+          title={jobTooltip(job)}
+          role="link"
+          tabIndex={0}
+          onKeyDown={event => {
+            if (event.key === 'Enter') {
+              void commands.execute(CommandIDs.openJob, { jobId: job.id });
+            }
+          }}
+        >
           {jobTitle(job)}
         </span>
       </div>

@@ -300,3 +300,53 @@ export function terminateBlocker(job: IJob): string | null {
       return null;
   }
 }
+
+/** The product of a job as the job itself carries it (`status.resolvedSupport`), if it does. */
+export function productOfJob(job: IJob): IProductInfo | undefined {
+  const support = job.status.resolvedSupport;
+  if (!support?.product) {
+    return undefined;
+  }
+  const max = support.product.maxReplicas;
+  return {
+    reference: job.specification.product,
+    product: support.product,
+    features: supportedFeatures(support),
+    maxNodes: typeof max === 'number' && max > 0 ? max : null
+  };
+}
+
+/** Why a job's time cannot be extended, in a person's words, or `null` when it can. */
+export function extendBlocker(
+  job: IJob,
+  product: IProductInfo | undefined
+): string | null {
+  if (isFinal(job.status.state)) {
+    return 'The job has ended: there is no time left to extend.';
+  }
+  if (product && !product.features.has('extension')) {
+    return `${product.reference.id} does not offer time extension.`;
+  }
+  return null;
+}
+
+/** "1 h 30 min" for a `SimpleDuration`, "" when there is none. */
+export function describeDuration(
+  duration:
+    { hours: number; minutes: number; seconds: number } | null | undefined
+): string {
+  if (!duration) {
+    return '';
+  }
+  const parts: string[] = [];
+  if (duration.hours) {
+    parts.push(`${duration.hours} h`);
+  }
+  if (duration.minutes) {
+    parts.push(`${duration.minutes} min`);
+  }
+  if (duration.seconds || !parts.length) {
+    parts.push(`${duration.seconds} s`);
+  }
+  return parts.join(' ');
+}

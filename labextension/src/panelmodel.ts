@@ -1,22 +1,33 @@
 /**
- * State behind the sidebar panel: connection, products and jobs, refreshed by a `Poll`
- * with backoff that stands by while the panel or the page is hidden.
+ * State behind the sidebar panel: connection, products and jobs. The list comes from a slow
+ * `Poll` of `jobs.browse` (with backoff, standing by while the panel or the page is hidden);
+ * the state of every listed job that has not ended comes from pushes (the job's follow
+ * stream, status only), so a change shows within a second.
  */
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IConnectionStatus, IJob, UCloudAPI } from './api';
-import { IProductInfo, productInfos, referenceKey, sortJobs } from './model';
+import { IJobFollow, JobFollowHub, JobStream } from './follow';
+import {
+  IProductInfo,
+  isFinal,
+  lastActivity,
+  productInfos,
+  referenceKey,
+  sortJobs
+} from './model';
 
 export type JobFilter = 'running' | 'all';
 
 /** Poll interval while visible, and the ceiling of its backoff after errors (ms). */
-const INTERVAL = 5000;
+const INTERVAL = 30000;
 const MAX_INTERVAL = 60000;
 
 export class UCloudPanelModel {
   constructor(options: UCloudPanelModel.IOptions) {
     this._api = options.api;
+    this._hub = options.hub;
     this.poll = new Poll({
       auto: false,
       factory: () => this._refresh(),
@@ -103,6 +114,10 @@ export class UCloudPanelModel {
 
   dispose(): void {
     this.poll.dispose();
+    for (const follow of this._follows.values()) {
+      follow.dispose();
+    }
+    this._follows.clear();
     Signal.clearData(this);
   }
 
@@ -126,7 +141,8 @@ export class UCloudPanelModel {
       const page = await this._api.browseJobs({
         filterState: this._filter === 'running' ? 'RUNNING' : undefined
       });
-      this._jobs = sortJobs(page.items);
+      this._jobs = sortJobs(page.items.map(job => this._newest(job)));
+      this._followLive();
       this._error = null;
     } catch (error) {
       this._error = error instanceof Error ? error.message : String(error);
@@ -138,7 +154,55 @@ export class UCloudPanelModel {
     }
   }
 
+  /** The listed job, or what its stream pushed when that is newer (a browse can lag). */
+  private _newest(job: IJob): IJob {
+    const pushed = this._hub.find(job.id)?.job;
+    if (!pushed) {
+      return job;
+    }
+    const ended = isFinal(pushed.status.state) && !isFinal(job.status.state);
+    return ended || lastActivity(pushed) > lastActivity(job) ? pushed : job;
+  }
+
+  /** Follow the listed jobs that have not ended; let go of the others. */
+  private _followLive(): void {
+    const live = new Set(
+      this._jobs.filter(job => !isFinal(job.status.state)).map(job => job.id)
+    );
+    for (const [id, follow] of this._follows) {
+      if (!live.has(id)) {
+        follow.dispose();
+        this._follows.delete(id);
+      }
+    }
+    for (const id of live) {
+      if (!this._follows.has(id)) {
+        const follow = this._hub.follow(id, { logs: false });
+        follow.stream.changed.connect(this._onPush);
+        this._follows.set(id, follow);
+      }
+    }
+  }
+
+  private _onPush = (stream: JobStream): void => {
+    const pushed = stream.job;
+    const index = this._jobs.findIndex(job => job.id === stream.jobId);
+    if (!pushed || index < 0 || this._jobs[index] === pushed) {
+      return;
+    }
+    const jobs = [...this._jobs];
+    if (this._filter === 'running' && pushed.status.state !== 'RUNNING') {
+      jobs.splice(index, 1);
+    } else {
+      jobs[index] = pushed;
+    }
+    this._jobs = sortJobs(jobs);
+    this._changed.emit();
+  };
+
   private _api: UCloudAPI;
+  private _hub: JobFollowHub;
+  private _follows = new Map<string, IJobFollow>();
   private _status: IConnectionStatus | null = null;
   private _error: string | null = null;
   private _products: IProductInfo[] = [];
@@ -154,6 +218,7 @@ export class UCloudPanelModel {
 export namespace UCloudPanelModel {
   export interface IOptions {
     api: UCloudAPI;
+    hub: JobFollowHub;
     standby: Poll.Standby | (() => boolean | Poll.Standby);
   }
 }

@@ -103,11 +103,13 @@ def test_bearer_is_checked_on_every_api_call(api: Api, local_server) -> None:
 
 def test_access_tokens_expire(fresh_local_server) -> None:
     fresh_local_server.stop()
-    fresh_local_server.extra_args = ["--access-token-lifetime", "1"]
+    # JWT times are whole seconds: a lifetime of 3 s is at least 2 s, time for a loaded
+    # machine to use a fresh token.
+    fresh_local_server.extra_args = ["--access-token-lifetime", "3"]
     fresh_local_server.start()
     api = api_for(fresh_local_server)
     assert api.call("jobs.retrieveProducts").status_code == 200
-    time.sleep(2.1)
+    time.sleep(4.1)
     response = api.call("jobs.retrieveProducts")
     assert response.status_code == 403
     assert _error(response).why == "Forbidden"

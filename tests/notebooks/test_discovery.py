@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -87,6 +88,16 @@ def test_a_kernel_of_the_jupyter_server_finds_it(
         f"{server.url}api/kernels", json={"name": "python3"}, headers=headers, timeout=30
     ).json()
     try:
+        # A client of our own judges the kernel by its heartbeat: wait until the server has
+        # heard from it, as a kernel still importing on a loaded machine does not beat yet.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            model = requests.get(
+                f"{server.url}api/kernels/{kernel['id']}", headers=headers, timeout=30
+            ).json()
+            if model.get("execution_state") == "idle":
+                break
+            time.sleep(0.2)
         connection = server.root / "runtime" / f"kernel-{kernel['id']}.json"
         client = BlockingKernelClient()
         client.load_connection_info(json.loads(connection.read_text()))

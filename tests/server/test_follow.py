@@ -106,6 +106,33 @@ async def test_tabs_share_one_upstream_and_late_tabs_get_the_history(
     assert late.messages[-1].updates == []
 
 
+async def test_a_status_only_tab_gets_the_states_and_no_output(
+    api: Api, open_tab: Open, jp_ws_fetch: Any
+) -> None:
+    command = "echo status-1; echo status-2 >&2; sleep 1000"
+    job_id = await api.start_job("batch-small", 1, "batch", batch_params(command))
+    with_logs = await open_tab(job_id)
+    await with_logs.until(lambda t: "status-1" in t.text(0) and "status-2" in t.text(0, "stderr"))
+    ws = await jp_ws_fetch("ucloud", "api", "jobs", "follow", params={"id": job_id, "logs": "0"})
+    status_only = Tab(ws)
+    await status_only.until(lambda t: bool(t.messages))
+    initial = status_only.messages[0].initial_job
+    assert initial is not None
+    assert initial.state is JobState.RUNNING
+    await api.terminate(job_id)
+    await status_only.until_closed()
+    assert status_only.close_code == 1000
+    assert status_only.states()[-1] is JobState.SUCCESS
+    assert all(not m.log for m in status_only.messages)
+    assert status_only.chars == 0
+    await with_logs.until_closed()
+    assert with_logs.text(0) == "status-1\n"
+
+    with pytest.raises(HTTPClientError) as info:
+        await jp_ws_fetch("ucloud", "api", "jobs", "follow", params={"id": job_id, "logs": "2"})
+    assert info.value.code == 400
+
+
 async def test_bad_and_unknown_jobs_are_refused_before_the_upgrade(open_tab: Open) -> None:
     for job_id, code in (("abc", 400), ("1" * 19, 400), ("", 400), ("999999999", 404)):
         with pytest.raises(HTTPClientError) as info:

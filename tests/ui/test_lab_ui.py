@@ -154,8 +154,16 @@ def test_start_job_shows_server_validation_then_starts(lab: LabProcess, browser_
     fill_start_form(page, "2")
     expect()(page.locator(".jp-Dialog")).to_have_count(0)
 
-    jobs = lab.api("ucloud/api/jobs/browse?itemsPerPage=10").json()["items"]
-    job = next(j for j in jobs if j["specification"].get("name") == JOB_NAME)
+    # The dialog closes as the request leaves: the job exists once the server answered it.
+    deadline = time.monotonic() + 15
+    while True:
+        jobs = lab.api("ucloud/api/jobs/browse?itemsPerPage=10").json()["items"]
+        named = [j for j in jobs if j["specification"].get("name") == JOB_NAME]
+        if named:
+            break
+        assert time.monotonic() < deadline, "the job from the Start dialog never appeared"
+        time.sleep(0.2)
+    (job,) = named
     assert job["specification"]["replicas"] == 2
     flow["job_id"] = job["id"]
     row = job_row(page)

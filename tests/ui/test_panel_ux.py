@@ -54,6 +54,17 @@ def jobs_named(lab: LabProcess, name: str) -> list[dict[str, Any]]:
     return [j for j in items if j["specification"].get("name") == name]
 
 
+def job_named(lab: LabProcess, name: str, timeout: float = 15) -> dict[str, Any]:
+    """The one job called ``name``, once it exists (the Start dialog closes as its request
+    leaves, before the server answered it)."""
+    deadline = time.monotonic() + timeout
+    while not (named := jobs_named(lab, name)):
+        assert time.monotonic() < deadline, f"no job {name!r} appeared"
+        time.sleep(0.2)
+    (job,) = named
+    return job
+
+
 def card(page: Any, job_id: str) -> Any:
     return page.locator(f'#jp-ucloud-panel .jp-UCloud-job[data-job-id="{job_id}"]')
 
@@ -135,7 +146,7 @@ def test_start_dialog_renders_and_checks_every_parameter_type(
     dialog.screenshot(path=str(ARTIFACTS / "ucloud-start-dialog.png"))
     dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
     expect()(page.locator(".jp-Dialog")).to_have_count(0)
-    (job,) = jobs_named(lab, "every")
+    job = job_named(lab, "every")
     given = {
         name: (value["type"], value["value"])
         for name, value in job["specification"]["parameters"].items()
@@ -170,7 +181,7 @@ def test_batch_job_from_the_dialog_warns_and_says_why_it_failed(
     dialog.locator('input[name="name"]').fill("failing")
     dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
     expect()(page.locator(".jp-Dialog")).to_have_count(0)
-    (job,) = jobs_named(lab, "failing")
+    job = job_named(lab, "failing")
     flow["failed"] = job["id"]
     wait_state(lab, job["id"], "FAILURE")
 

@@ -73,6 +73,11 @@ class Backend(Protocol):
         ``TERM=xterm-256color``, ``UCLOUD_JOB_ID`` and ``UCLOUD_RANK`` set."""
         ...
 
+    async def refresh(self, job: JobRecord) -> None:
+        """Learn the job's current state now instead of at the next poll (one of its shells
+        just ended: was it the job that ended?). Posts any change to the sink."""
+        ...
+
     async def recover(self, jobs: list[JobRecord]) -> None:
         """After a restart: re-adopt these jobs, or end them (FAILURE with an update saying why)."""
         ...

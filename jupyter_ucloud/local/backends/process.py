@@ -164,6 +164,10 @@ class ProcessBackend:
         self._spawn(self._forget_shell(watched, shell))
         return shell
 
+    async def refresh(self, job: JobRecord) -> None:
+        """Nothing to ask: a job's supervisor announces its end before it ends the job's
+        processes, and the watcher reads that news as it comes."""
+
     async def recover(self, jobs: list[JobRecord]) -> None:
         adopted = 0
         for job in jobs:

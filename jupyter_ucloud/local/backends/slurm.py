@@ -69,6 +69,7 @@ class SlurmBackend:
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._failing_since: float | None = None
+        self._applying = asyncio.Lock()  # the poller and refresh() post one change once
 
     # --- Backend --------------------------------------------------------------------------
 
@@ -172,6 +173,18 @@ class SlurmBackend:
         self._shells.add(shell)
         asyncio.create_task(self._forget_shell(shell))  # noqa: RUF006 - ends with the shell
         return shell
+
+    async def refresh(self, job: JobRecord) -> None:
+        tracked = self._tracked.get(job.id)
+        if tracked is None:
+            return
+        try:
+            infos = await self.cli.squeue_jobs([tracked.slurm_id])
+        except SlurmCommandError:
+            return  # the poller keeps trying
+        info = infos.get(tracked.slurm_id)
+        if info is not None and self._tracked.get(job.id) is tracked:
+            await self._apply(tracked, info)
 
     async def recover(self, jobs: list[JobRecord]) -> None:
         adopted: list[tuple[JobRecord, str]] = []
@@ -339,6 +352,11 @@ class SlurmBackend:
 
     async def _apply(self, item: _Tracked, info: SlurmJobInfo) -> None:
         """Post what changed since the last update of ``item``; stop tracking it once final."""
+        async with self._applying:
+            if self._tracked.get(item.job_id) is item:
+                await self._apply_unlocked(item, info)
+
+    async def _apply_unlocked(self, item: _Tracked, info: SlurmJobInfo) -> None:
         if info.state == "COMPLETING" or ucloud_state(info.state) in (
             JobState.SUCCESS,
             JobState.FAILURE,

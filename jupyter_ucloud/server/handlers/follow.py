@@ -4,7 +4,8 @@ stream relayed to the browser (docs/architecture.md section 4 is the contract).
 Each server frame is one ``JobsFollowMessage`` JSON object (no envelope): ``initialJob`` first,
 then ``updates``/``newStatus`` and ``log`` entries, finally a frame with ``newStatus`` and a close
 (1000) once the job has ended; ``{"error": message}`` and a close (1011) when the upstream fails.
-Frames from the browser are ignored. The upstream stream, its history and flow control are the
+With ``&logs=0`` no log output is sent (the panel follows job states so). Frames from the
+browser are ignored. The upstream stream, its history and flow control are the
 hub's (``..follow_hub``); the server's UCloud credentials never reach this socket.
 """
 
@@ -37,6 +38,7 @@ class JobFollowWebSocketHandler(
     auth_resource = AUTH_RESOURCE
 
     _job_id = ""
+    _logs = True
     _follower: Follower | None = None
 
     @property
@@ -61,7 +63,11 @@ class JobFollowWebSocketHandler(
             raise web.HTTPError(400, "id must be a job id (decimal digits).")
         if job_id not in self.hub.streams:
             await self._check_job(job_id)
+        logs = self.get_query_argument("logs", "1")
+        if logs not in ("0", "1"):
+            raise web.HTTPError(400, "logs must be 0 (status only) or 1.")
         self._job_id = job_id
+        self._logs = logs == "1"
         await super().get(*args, **kwargs)  # type: ignore[misc]
 
     async def _check_job(self, job_id: str) -> None:
@@ -90,7 +96,7 @@ class JobFollowWebSocketHandler(
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
         self.set_nodelay(True)  # a state change is one small frame: no Nagle + delayed ACK
-        self._follower = self.hub.follow(self._job_id, self)
+        self._follower = self.hub.follow(self._job_id, self, logs=self._logs)
 
     def on_message(self, message: str | bytes) -> None:
         pass  # nothing is read from the browser

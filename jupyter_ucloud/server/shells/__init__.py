@@ -39,6 +39,8 @@ plain method calls on one object.
 - :mod:`.clients`: attaching and detaching clients, each client's sender, direct writes to
   caught-up clients, replays.
 - :mod:`.pacing`: flow control; slow clients stop pacing.
+- :mod:`.turns`: the shells' output handling shares a budget per round of the event loop, so
+  a keystroke and its echo do not wait behind other shells' backlogs of bulk frames.
 - :mod:`.interrupts`: after Ctrl-C, the stale output already on its way is skipped.
 - :mod:`.sizes`: the terminal size the clients share.
 - :mod:`.ending`: why a shell ended, and what its clients are told.
@@ -59,6 +61,7 @@ from .manager import ShellError, ShellManager, ShellUpstream
 from .pacing import FLOW_WINDOW
 from .shell import STDIN_CHUNK, Shell
 from .state import ClientSink, ProviderLeg, ShellClient
+from .turns import ROUND_BUDGET
 
 __all__ = [
     "CLOSE_CODES",
@@ -72,6 +75,7 @@ __all__ = [
     "PROVIDER_LOST_UNKNOWN",
     "PROVIDER_OK",
     "PROVIDER_UNRESPONSIVE",
+    "ROUND_BUDGET",
     "SKIPPED_NOTE",
     "STDIN_CHUNK",
     "ClientSink",

@@ -99,7 +99,7 @@ class ShellManager:
         if open_now + self._opening >= self.max_shells_per_user:
             raise ShellError(
                 429,
-                f"You have {open_now} open shells, the most allowed "
+                f"You have {open_now + self._opening} open shells, the most allowed "
                 f"(c.UCloud.max_shells_per_user = {self.max_shells_per_user}). Close one first.",
             )
         if replaces is not None:

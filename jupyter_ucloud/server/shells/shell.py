@@ -28,6 +28,7 @@ from .interrupts import INTERRUPT_CHARS, InterruptSkip
 from .pacing import Pacing
 from .sizes import Resizing
 from .state import ProviderLeg, ShellClient
+from .turns import Turns
 
 __all__ = ["STDIN_CHUNK", "Shell"]
 
@@ -40,7 +41,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending, ProviderHealth):
+class Shell(ClientSet, Pacing, Turns, InterruptSkip, Resizing, Ending, ProviderHealth):
     """A named shell into one rank of a job; see the package docstring for the data flow."""
 
     def __init__(
@@ -133,9 +134,11 @@ class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending, ProviderHealth):
 
     def _on_output(self, text: str) -> Awaitable[None] | None:
         """A provider frame's output: keep it, deliver it; ``_wait_for_room()`` when the
-        provider leg must not read on yet (see :mod:`.pacing`)."""
+        provider leg must not read on yet (see :mod:`.pacing`), else a turn of the loop after
+        each ``TURN_CHARS`` (see :mod:`.turns`)."""
         if self._closing:
             return None
+        started = time.perf_counter()
         if not text.isascii():
             text = _encodable(text)
         start = self.buffer.end
@@ -150,7 +153,7 @@ class Shell(ClientSet, Pacing, InterruptSkip, Resizing, Ending, ProviderHealth):
             self._check_interrupt_acked()
         self._deliver(text, start)
         if self._skipping or not self._pacing_behind():
-            return None
+            return self._take_turn(started)
         return self._wait_for_room()
 
     def _deliver(self, text: str, start: int) -> None:

@@ -311,6 +311,7 @@ def api_latency(paths: Sequence[Any], calls: int, say: Callable[[str], None]) ->
     for _, session, url in targets:
         for _ in range(5):  # warm-up: connections, tokens
             session.get(url, timeout=30).raise_for_status()
+
     def cpu(label: str) -> dict[str, float]:
         name = label.rsplit("(", 1)[1].rstrip(")")
         out = {}

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import urllib.request
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Awaitable, Generator
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -95,9 +97,9 @@ class AsyncUCloud(ClientBase):
         http = self._http_client()
         try:
             if isinstance(http, ConnectionPool):
-                status, body, content_type = await asyncio.wait_for(
-                    http.request(request.method, request.url, request.headers, request.body),
+                status, body, content_type = await _within(
                     self.timeout,
+                    http.request(request.method, request.url, request.headers, request.body),
                 )
             else:
                 response = await http.request(
@@ -111,7 +113,8 @@ class AsyncUCloud(ClientBase):
             cause = err.__cause__ or err.__context__
             detail = (
                 getattr(cause, "strerror", None)
-                or getattr(err, "strerror", None)
+                # asyncio's OSErrors say "Connect call failed (address)": say what errno says
+                or (os.strerror(err.errno) if isinstance(err, OSError) and err.errno else None)
                 or str(err)
                 or type(err).__name__
             )
@@ -133,6 +136,20 @@ class AsyncUCloud(ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+        """``awaitable`` within ``seconds`` (``asyncio.TimeoutError``), in the calling task
+        (``asyncio.wait_for`` wraps it in a task of its own: one more loop round per call)."""
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+        return await asyncio.wait_for(awaitable, seconds)
 
 
 def _proxied(host: str) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Float, Integer, List, Unicode, default
 
 from .. import logredact
 from .embedded import EmbeddedServer
@@ -68,14 +67,6 @@ class UCloud(ExtensionApp):
     ).tag(config=True)
     ping_interval = Float(
         30.0, help="Seconds between websocket pings, on the browser and the provider leg."
-    ).tag(config=True)
-    freeze_startup_objects = Bool(
-        True,
-        help="When the server has started, move the objects it holds then (about 230,000: "
-        "modules, grammars, schemas) out of the garbage collector's view (gc.freeze()). A full "
-        "collection then no longer walks them all: in the bench, one stopped the event loop "
-        "(every shell's output and keystrokes) for 210 ms. Startup objects are never freed "
-        "anyway; garbage cycles created during start-up are then kept too.",
     ).tag(config=True)
     shell_idle_timeout = Float(
         3600.0,
@@ -224,8 +215,6 @@ class UCloud(ExtensionApp):
         # arrive before it listens wait for it (Upstream.client()).
         self.upstream.start_in_background()
         self.shell_manager.start()
-        if self.freeze_startup_objects:
-            gc.freeze()
 
     async def stop_extension(self) -> None:
         await self.follow_hub.close_all()

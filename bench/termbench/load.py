@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import psutil
 import requests
 
 from .clients import TerminadoSocket
@@ -38,6 +39,8 @@ class Stats:
     """Samples in ms, with the summary every table prints."""
 
     samples: list[float] = field(default_factory=list)
+    #: CPU ms the servers spent on these samples, by server (``api_latency``).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     def add(self, more: Sequence[float]) -> None:
         self.samples.extend(more)
@@ -268,11 +271,18 @@ def opening(paths: Sequence[Any], rounds: int, many: int, say: Callable[[str], N
 def api_latency(paths: Sequence[Any], calls: int, say: Callable[[str], None]) -> dict[str, Stats]:
     """``jobs.browse`` and ``jobs.retrieve`` through each bridge path's extension and straight
     to its UCloud server (one keep-alive session each, as a browser and a client library hold),
-    all of them in turns, call by call."""
+    all of them in turns, call by call. Also the CPU time of the path's Jupyter server and
+    embedded server during each call (clock ticks of 10 ms, summed over the calls: the mean
+    per call is unbiased once there are some hundreds of calls)."""
     targets: list[tuple[str, requests.Session, str]] = []
+    procs: dict[str, dict[str, psutil.Process]] = {}
     directs = []
     for path in paths:
         jupyter, embedded = path.jupyter, path.embedded
+        procs[path.name] = {
+            "jupyter": psutil.Process(jupyter.pid),
+            "embedded": psutil.Process(embedded.pid),
+        }
         direct = requests.Session()
         directs.append(direct)
         token = direct.post(
@@ -301,11 +311,24 @@ def api_latency(paths: Sequence[Any], calls: int, say: Callable[[str], None]) ->
     for _, session, url in targets:
         for _ in range(5):  # warm-up: connections, tokens
             session.get(url, timeout=30).raise_for_status()
+
+    def cpu(label: str) -> dict[str, float]:
+        name = label.rsplit("(", 1)[1].rstrip(")")
+        out = {}
+        for server, proc in procs[name].items():
+            times = proc.cpu_times()
+            out[server] = times.user + times.system
+        return out
+
     for _ in range(calls):
         for label, session, url in targets:
+            before = cpu(label)
             started = time.perf_counter()
             session.get(url, timeout=30).raise_for_status()
             found[label].add([(time.perf_counter() - started) * 1000])
+            for server, seconds in cpu(label).items():
+                spent = found[label].cpu_ms
+                spent[server] = spent.get(server, 0.0) + (seconds - before[server]) * 1000
     for direct in directs:
         direct.close()
     return found

@@ -64,7 +64,10 @@ def open_table(found: OpenResult, markdown: bool, many: int) -> str:
 
 
 def api_table(found: dict[str, Stats], markdown: bool) -> str:
-    header = ["call", "calls", "mean ms", "p50", "p99", "max", "over direct (p50)"]
+    header = [
+        "call", "calls", "mean ms", "p50", "p99", "max", "over direct (p50)",
+        "Jupyter server CPU ms/call", "embedded server CPU ms/call",
+    ]  # fmt: skip
     rows = []
     for label, s in found.items():
         extra = "-"
@@ -73,5 +76,9 @@ def api_table(found: dict[str, Stats], markdown: bool) -> str:
             if direct is not None:
                 over = s.p50 - direct.p50
                 extra = f"{over:+.2f} ms {'ok' if over <= API_OVERHEAD_MAX_MS else 'MISS'}"
-        rows.append([*_row(label, s), extra])
+        cpu = [
+            f"{s.cpu_ms[server] / s.n:.2f}" if server in s.cpu_ms and s.n else "-"
+            for server in ("jupyter", "embedded")
+        ]
+        rows.append([*_row(label, s), extra, *cpu])
     return render(rows, header, markdown)

@@ -3,13 +3,15 @@ turning, and by what (``BENCH_LOOP_PROBE=<file>`` in the bench's environment loa
 bench's Jupyter servers).
 
 Every callback the loop runs is timed (``asyncio.Handle._run`` wrapped); the file gets, once a
-second, the loop-lag percentiles of a 5 ms timer and the callbacks that ran longest, by name.
+second, the loop-lag percentiles of a 5 ms timer and the callbacks that ran longest, by name
+(with the CPU time of the longest steps: a long step with little CPU waited for a CPU).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import json
 import os
 import time
@@ -19,7 +21,17 @@ _slow: collections.Counter[str] = collections.Counter()
 _slow_total: collections.Counter[str] = collections.Counter()
 _count: collections.Counter[str] = collections.Counter()
 _lags: list[float] = []
-_worst: list[tuple[float, str]] = []
+_worst: list[tuple[float, float, str]] = []
+_gc: dict[int, list[float]] = {0: [], 1: [], 2: []}  # ms of each collection, by generation
+_gc_started = 0.0
+
+
+def _gc_timer(phase: str, info: dict[str, int]) -> None:
+    global _gc_started
+    if phase == "start":
+        _gc_started = time.perf_counter()
+    else:
+        _gc[info["generation"]].append((time.perf_counter() - _gc_started) * 1000)
 
 
 def _name(handle: asyncio.Handle) -> str:
@@ -35,7 +47,7 @@ def _install() -> None:
     original = asyncio.Handle._run
 
     def timed(self: asyncio.Handle) -> None:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         original(self)
         spent = time.perf_counter() - start
         if spent > 0.0005:
@@ -44,11 +56,14 @@ def _install() -> None:
             _slow_total[name] += spent
             if spent > 0.02:
                 _slow[name] += 1
-                _worst.append((spent, name))
+                # CPU time of the step too: a long step with little CPU was the process
+                # waiting for a CPU (or blocked in a syscall), not work of its own
+                _worst.append((spent, time.thread_time() - cpu_start, name))
                 _worst.sort(reverse=True)
                 del _worst[20:]
 
     asyncio.Handle._run = timed  # type: ignore[method-assign]
+    gc.callbacks.append(_gc_timer)
 
 
 async def _probe(path: str) -> None:
@@ -71,7 +86,13 @@ async def _probe(path: str) -> None:
                 "time_in_callbacks_over_0.5ms": {
                     k: [round(v, 3), _count[k], _slow[k]] for k, v in _slow_total.most_common(15)
                 },
-                "worst": [[round(s * 1000, 1), n] for s, n in _worst],
+                "gc (collections, total ms, max ms) by generation": {
+                    gen: [len(ms), round(sum(ms), 1), round(max(ms), 1) if ms else 0.0]
+                    for gen, ms in _gc.items()
+                },
+                "worst (ms, CPU ms, callback)": [
+                    [round(s * 1000, 1), round(c * 1000, 1), n] for s, c, n in _worst
+                ],
             }
             with open(path, "w") as out:
                 json.dump(report, out, indent=1)

@@ -54,8 +54,12 @@ class _Process:
         home.mkdir(parents=True, exist_ok=True)
         env = {**env, "HOME": str(home)}
         with self.log_file.open("ab") as log:
+            # In the scratch dir: `python -m` puts the working directory first on sys.path, so
+            # from a checkout's root every server would import that checkout's jupyter_ucloud,
+            # whatever PYTHONPATH says (and `--compare-code` would compare a code with itself).
             self.proc = subprocess.Popen(
                 args,
+                cwd=self.log_file.parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(env),

@@ -1,8 +1,9 @@
 """The Python client of UCloud's Jobs API and job shells.
 
-``UCloud`` (sync, requests) and ``AsyncUCloud`` (httpx, tornado websockets) make UCloud's calls
-under UCloud's names; ``Shell``/``AsyncShell`` are shells into job ranks; ``JobHandle``,
-``ProductTable`` and ``JobTable`` are notebook conveniences on top.
+``UCloud`` (sync, requests) and ``AsyncUCloud`` (kept-alive asyncio HTTP/1.1, or httpx behind a
+proxy; tornado websockets) make UCloud's calls under UCloud's names; ``Shell``/``AsyncShell``
+are shells into job ranks; ``JobHandle``, ``ProductTable`` and ``JobTable`` are notebook
+conveniences on top.
 """
 
 from ..protocol import JobState

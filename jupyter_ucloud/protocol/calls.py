@@ -10,6 +10,7 @@ has no body or query. Query-encoded calls (``encoding="query"``) go through ``en
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
@@ -200,16 +201,31 @@ def _first(raw: QueryValue) -> str:
     return value
 
 
-def _collect(model_type: type[BaseModel], flat: Mapping[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+@functools.cache
+def _fields(model_type: type[BaseModel]) -> tuple[tuple[str, Any, str], ...]:
+    """``(wire name, type, "model" | "dict" | "scalar")`` of each field (worked out once per
+    model: the proxy decodes a query on every call)."""
+    found = []
     for name, field in model_type.model_fields.items():
-        key = field.alias or name
         kind = _strip_optional(field.annotation)
         if isinstance(kind, type) and issubclass(kind, BaseModel):
+            shape = "model"
+        elif typing.get_origin(kind) is dict or kind is dict:
+            shape = "dict"
+        else:
+            shape = "scalar"
+        found.append((field.alias or name, kind, shape))
+    return tuple(found)
+
+
+def _collect(model_type: type[BaseModel], flat: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, kind, shape in _fields(model_type):
+        if shape == "model":
             nested = _collect(kind, flat)
             if nested:
                 data[key] = nested
-        elif typing.get_origin(kind) is dict or kind is dict:
+        elif shape == "dict":
             prefix = key + "."
             entries = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)}
             if entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_ucloud import UCloud, UCloudError
+from jupyter_ucloud import AsyncUCloud, UCloud, UCloudError
 from jupyter_ucloud.client import UCloudConnectionError, UCloudTimeoutError
 from jupyter_ucloud.client.transport import RefreshTokenAuth, token_expiry
 
@@ -178,3 +179,25 @@ def test_no_credential_in_repr_messages_logs_or_tracebacks(
         for secret in secrets_:
             assert secret
             assert secret not in text
+
+
+def test_async_client_silent_server_and_refused_connection() -> None:
+    """``AsyncUCloud`` (its own HTTP/1.1 pool) reports the same errors as ``UCloud``."""
+    with socket.socket() as silent:  # accepts (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        uc = AsyncUCloud(host=f"http://127.0.0.1:{port}", api_token="uc1-secretsecret", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(UCloudTimeoutError) as caught:
+            asyncio.run(uc.jobs.retrieve_products())
+        assert time.monotonic() - started < 5
+    assert str(caught.value) == (
+        f"jobs.retrieveProducts: UCloud at http://127.0.0.1:{port} did not answer within 0.5 s"
+    )
+    uc = AsyncUCloud(host=f"http://127.0.0.1:{port}", api_token="uc1-secretsecret", timeout=5)
+    with pytest.raises(UCloudConnectionError) as refused:
+        asyncio.run(uc.jobs.retrieve_products())
+    assert str(refused.value) == (
+        f"jobs.retrieveProducts: cannot reach UCloud at http://127.0.0.1:{port}: Connection refused"
+    )

@@ -58,7 +58,8 @@ async def test_a_stalled_client_does_not_hold_the_others_back(
     stalled = await stalled_websocket("127.0.0.1", jp_http_port, path, token)
     try:
         await asyncio.sleep(0.5)  # the stalled client is attached and paces, as any new client
-        await reader.run("seq 1 20000000 | cat")
+        # Longer than 8 s at any speed (20 million lines, 169 MB, took under 8 s here).
+        await reader.run("seq 1 2000000000 | cat")
         longest_gap, last, seen = 0.0, time.monotonic(), 0
         deadline = last + 8
         while time.monotonic() < deadline:

@@ -1,9 +1,8 @@
 """The Python client of UCloud's Jobs API and job shells.
 
-``UCloud`` (sync, requests) and ``AsyncUCloud`` (kept-alive asyncio HTTP/1.1, or httpx behind a
-proxy; tornado websockets) make UCloud's calls under UCloud's names; ``Shell``/``AsyncShell``
-are shells into job ranks; ``JobHandle``, ``ProductTable`` and ``JobTable`` are notebook
-conveniences on top.
+``UCloud`` (sync, requests) and ``AsyncUCloud`` (aiohttp, tornado websockets) make UCloud's
+calls under UCloud's names; ``Shell``/``AsyncShell`` are shells into job ranks; ``JobHandle``,
+``ProductTable`` and ``JobTable`` are notebook conveniences on top.
 """
 
 from ..protocol import JobState

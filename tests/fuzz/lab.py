@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from ..conftest import LocalServerProcess
 from ..notebooks.jupyter_server_process import JupyterServerProcess
+from .conftest import LeakCheck, assert_no_traceback, log_size
 from .wire import Answer, Client
 
 ENDED = {"SUCCESS", "FAILURE", "EXPIRED"}
@@ -55,3 +59,33 @@ class Lab:
         ]
         if running:
             self.ok("POST", "/ucloud/api/jobs/terminate", {"items": [{"id": i} for i in running]})
+
+
+@contextmanager
+def watched_lab(
+    jupyter: JupyterServerProcess,
+    local: LocalServerProcess,
+    leaks: LeakCheck,
+    *,
+    keep_jobs: frozenset[str] = frozenset(),
+    keep_shells: frozenset[str] = frozenset(),
+) -> Iterator[Lab]:
+    """A ``Lab`` on the fuzzed servers, whose fds and child processes ``leaks`` watches; after
+    the test both servers still answer and logged no traceback, and the shells and jobs the test
+    opened (all but ``keep_*``) are closed and ended."""
+    assert jupyter.proc is not None
+    assert local.proc is not None
+    lab = Lab(jupyter)
+    lab.assert_alive()
+    lab.client.close()  # the check counts the fds without this test's connection
+    starts = (log_size(jupyter.log_file), log_size(local.log_file))
+    leaks.watch(jupyter.proc.pid, "jupyter server")
+    leaks.watch(local.proc.pid, "embedded server")
+    try:
+        yield lab
+        lab.assert_alive()
+        assert_no_traceback(jupyter.log_file, starts[0])
+        assert_no_traceback(local.log_file, starts[1])
+    finally:
+        lab.clean_up(set(keep_jobs), set(keep_shells))
+        lab.client.close()

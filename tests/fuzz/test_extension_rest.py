@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from ..conftest import LocalServerProcess
 from ..notebooks.jupyter_server_process import JupyterServerProcess
-from .conftest import LeakCheck, assert_no_traceback, log_size
-from .lab import Lab
+from .conftest import LeakCheck
+from .lab import Lab, watched_lab
 from .strategies import (
     bodies,
     header_texts,
@@ -37,22 +37,8 @@ def lab(
     fuzz_local: LocalServerProcess,
     leaks: LeakCheck,
 ) -> Iterator[Lab]:
-    assert fuzz_jupyter.proc is not None
-    assert fuzz_local.proc is not None
-    lab = Lab(fuzz_jupyter)
-    lab.assert_alive()
-    lab.client.close()  # the check counts the fds without this test's connection
-    starts = (log_size(fuzz_jupyter.log_file), log_size(fuzz_local.log_file))
-    leaks.watch(fuzz_jupyter.proc.pid, "jupyter server")
-    leaks.watch(fuzz_local.proc.pid, "embedded server")
-    try:
+    with watched_lab(fuzz_jupyter, fuzz_local, leaks) as lab:
         yield lab
-        lab.assert_alive()
-        assert_no_traceback(fuzz_jupyter.log_file, starts[0])
-        assert_no_traceback(fuzz_local.log_file, starts[1])
-    finally:
-        lab.clean_up(set(), set())
-        lab.client.close()
 
 
 # --- REST -------------------------------------------------------------------------------------

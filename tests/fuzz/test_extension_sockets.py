@@ -18,8 +18,8 @@ from websockets.sync.client import connect
 
 from ..conftest import LocalServerProcess
 from ..notebooks.jupyter_server_process import JupyterServerProcess
-from .conftest import LeakCheck, assert_no_traceback, log_size
-from .lab import Lab
+from .conftest import LeakCheck
+from .lab import Lab, watched_lab
 from .strategies import (
     field_values,
     ids,
@@ -64,24 +64,16 @@ def lab(
     shell: dict[str, Any],
     leaks: LeakCheck,
 ) -> Iterator[Lab]:
-    assert fuzz_jupyter.proc is not None
-    assert fuzz_local.proc is not None
-    lab = Lab(fuzz_jupyter)
-    lab.assert_alive()
-    lab.client.close()  # the check counts the fds without this test's connection
-    starts = (log_size(fuzz_jupyter.log_file), log_size(fuzz_local.log_file))
-    leaks.watch(fuzz_jupyter.proc.pid, "jupyter server")
-    leaks.watch(fuzz_local.proc.pid, "embedded server")
-    try:
+    with watched_lab(
+        fuzz_jupyter,
+        fuzz_local,
+        leaks,
+        keep_jobs=frozenset({shell["jobId"]}),
+        keep_shells=frozenset({shell["name"]}),
+    ) as lab:
         yield lab
-        lab.assert_alive()
         job = lab.ok("GET", "/ucloud/api/jobs/retrieve", query=f"id={shell['jobId']}")
         assert job["status"]["state"] == "RUNNING", "the fuzzed shell's job must still run"
-        assert_no_traceback(fuzz_jupyter.log_file, starts[0])
-        assert_no_traceback(fuzz_local.log_file, starts[1])
-    finally:
-        lab.clean_up({shell["jobId"]}, {shell["name"]})
-        lab.client.close()
 
 
 # --- websockets -------------------------------------------------------------------------------

@@ -337,6 +337,9 @@ class PtyProcess:
         The shell leads its own session; an interactive shell puts background jobs
         (``sleep 600 &``) in process groups of their own, which signalling the shell's group misses.
         """
+        if self._process.returncode is None:  # a shell that has not made its session yet
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._process.pid, sig)
         for group in _session_groups(self._process.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, sig)
@@ -348,23 +351,28 @@ class PtyProcess:
         """End the shell's session as a terminal emulator does when its window closes: SIGHUP,
         up to ``grace`` seconds for every process of the session to exit, then SIGTERM, then
         SIGKILL for what is left; the PTY is closed at the end."""
-        pid = self._process.pid
         for sig, wait in ((signal.SIGHUP, grace), (signal.SIGTERM, min(grace, TERM_GRACE))):
-            if not _session_groups_alive(pid):
+            if not self._session_alive():
                 break
             self.signal_session(sig)
             self.signal_session(signal.SIGCONT)  # a stopped job cannot act on the signal
             await self._session_gone(wait)
-        if _session_groups_alive(pid):
+        if self._session_alive():
             self.signal_session(signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._process.wait(), 2.0)
         self.close()
 
+    def _session_alive(self) -> bool:
+        """Whether the shell or any process of its session lives. The shell itself counts
+        while it has not made its own session yet: one closed right after it was started (the
+        long fuzz run found such shells left running)."""
+        return self._process.returncode is None or _session_groups_alive(self._process.pid)
+
     async def _session_gone(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while _session_groups_alive(self._process.pid) and loop.time() < deadline:
+        while self._session_alive() and loop.time() < deadline:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:

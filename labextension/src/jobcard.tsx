@@ -32,6 +32,33 @@ export interface IJobCardProps {
   now: number;
 }
 
+/**
+ * Terminate (asks first), disabled with `blocker` as the reason when the job cannot be
+ * terminated: the job card's and the job page's.
+ */
+export function TerminateButton(props: {
+  className: string;
+  commands: CommandRegistry;
+  jobId: string;
+  blocker: string | null;
+}): JSX.Element {
+  return (
+    <ToolbarButtonComponent
+      className={props.className}
+      icon={stopIcon}
+      label="Terminate"
+      enabled={!props.blocker}
+      tooltip="Terminate this job (asks first)"
+      disabledTooltip={props.blocker ?? ''}
+      onClick={() =>
+        void props.commands.execute(CommandIDs.terminateJob, {
+          jobId: props.jobId
+        })
+      }
+    />
+  );
+}
+
 export function JobCard(props: IJobCardProps): JSX.Element {
   const { job, product, commands, now } = props;
   const [rank, setRank] = React.useState(0);
@@ -118,16 +145,11 @@ export function JobCard(props: IJobCardProps): JSX.Element {
             })
           }
         />
-        <ToolbarButtonComponent
+        <TerminateButton
           className="jp-UCloud-terminate"
-          icon={stopIcon}
-          label="Terminate"
-          enabled={!noTerminate}
-          tooltip="Terminate this job (asks first)"
-          disabledTooltip={noTerminate ?? ''}
-          onClick={() =>
-            void commands.execute(CommandIDs.terminateJob, { jobId: job.id })
-          }
+          commands={commands}
+          jobId={job.id}
+          blocker={noTerminate}
         />
       </div>
       {noTerminal && (

@@ -8,7 +8,6 @@ import {
   addIcon,
   HTMLSelect,
   ReactWidget,
-  stopIcon,
   Toolbar,
   ToolbarButtonComponent,
   UseSignal
@@ -22,6 +21,7 @@ import { IJob } from './api';
 import { CommandIDs } from './commands';
 import { FollowPhase } from './follow';
 import { ucloudIcon, ucloudTerminalIcon } from './icons';
+import { TerminateButton } from './jobcard';
 import { JobPageModel } from './jobpagemodel';
 import { LogView } from './logview';
 import {
@@ -286,16 +286,11 @@ function Actions(props: {
   if (props.which === 'end') {
     const noTerminate = job ? terminateBlocker(job) : 'Loading…';
     return (
-      <ToolbarButtonComponent
+      <TerminateButton
         className="jp-UCloudJobPage-terminate"
-        icon={stopIcon}
-        label="Terminate"
-        enabled={!noTerminate}
-        tooltip="Terminate this job (asks first)"
-        disabledTooltip={noTerminate ?? ''}
-        onClick={() =>
-          void commands.execute(CommandIDs.terminateJob, { jobId: model.jobId })
-        }
+        commands={commands}
+        jobId={model.jobId}
+        blocker={noTerminate}
       />
     );
   }

@@ -2,7 +2,7 @@
 errors turned into ``UCloudError``, access tokens refreshed.
 
 It does no I/O. A call is a generator (``exchange``) that yields ``HttpRequest``s and receives
-``HttpResponse``s; the sync client drives it with ``requests``, the async one with tornado, so
+``HttpResponse``s; the sync client drives it with ``requests``, the async one with aiohttp, so
 both flavours share every decision (headers, retry after 401/403, token refresh, parsing).
 """
 
@@ -91,6 +91,10 @@ class Prepared(Generic[T]):
     query: dict[str, str] | None = None
     body: Any = None
     parse: Callable[[Any], T] = field(default=lambda value: value)  # type: ignore[assignment]
+    #: For a proxy that only passes the answer on (``T`` is ``bytes``): a 2xx answer declared
+    #: as UTF-8 JSON is the result as the bytes that came, neither parsed nor ``parse``d; any
+    #: other 2xx answer is parsed as usual and ``parse`` makes it bytes.
+    relay: bool = False
 
     @classmethod
     def of(
@@ -300,6 +304,8 @@ def parse_response(prepared: Prepared[T], response: HttpResponse, request: HttpR
     """The typed result of a 2xx answer, or the ``UCloudError`` of any other."""
     if not 200 <= response.status < 300:
         raise error_from_response(response, request)
+    if prepared.relay and _is_utf8_json(response.content_type) and response.body.strip():
+        return response.body  # type: ignore[return-value]  # T is bytes (see ``relay``)
     try:
         value = json.loads(response.body) if response.body.strip() else None
         return prepared.parse(value)
@@ -310,6 +316,15 @@ def parse_response(prepared: Prepared[T], response: HttpResponse, request: HttpR
             status=response.status,
             call=request.call,
         ) from None
+
+
+def _is_utf8_json(content_type: str) -> bool:
+    """Whether ``content_type`` is JSON in UTF-8 (``application/json``, no other charset)."""
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "application/json":
+        return False
+    charset = params.strip().lower().replace(" ", "")
+    return charset in ("", "charset=utf-8", 'charset="utf-8"')
 
 
 def connection_error(request: HttpRequest, detail: str, secrets: list[str]) -> UCloudError:

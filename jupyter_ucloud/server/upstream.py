@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from publicsuffixlist import PublicSuffixList
 from ..client import AsyncUCloud
 from ..client.errors import ShellClosedError, UCloudError, redact
 from ..client.transport import Prepared
+from ..local.instance import pid_alive
 from ..protocol import CALLS, Call, Job, JobState, provider_websocket_url
 from .embedded import EmbeddedServer, EmbeddedServerError
 from .errors import ProxyError, proxy_error
@@ -36,6 +38,10 @@ APPS_BROWSE = Call("hpc.apps.browse", "GET", "/api/hpc/apps/browse", "query", No
 
 def _raw(value: Any) -> Any:
     return value
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value).encode()
 
 
 def _is_ip(host: str) -> bool:
@@ -176,6 +182,16 @@ class Upstream:
                     )
                 self._client = self._make_client(self.host, self._refresh_token, self._api_token)
             return self._client
+        info = self.embedded.info
+        if (
+            self._client is not None
+            and info is not None
+            and info.url == self._client_host
+            and pid_alive(info.pid)
+        ):
+            # The server is known and alive: ``ensure_started`` would say so at once. Without
+            # ``wait_for``, a call costs no extra task and no extra turns of the event loop.
+            return self._client
         try:
             info = await asyncio.wait_for(
                 self.embedded.ensure_started(), self.embedded.start_timeout + 5
@@ -208,10 +224,25 @@ class Upstream:
     # --- calls --------------------------------------------------------------------------------
 
     async def call(self, call: Call, query: dict[str, str] | None = None, body: Any = None) -> Any:
-        """Make ``call`` and return UCloud's JSON answer as it came (errors as ProxyError)."""
+        """Make ``call`` and return UCloud's JSON answer, parsed (errors as ProxyError)."""
         client = await self.client()
         try:
             return await client.call(Prepared(call, query=query, body=body, parse=_raw))
+        except UCloudError as err:
+            raise self._error(err) from None
+
+    async def relay(
+        self, call: Call, query: dict[str, str] | None = None, body: Any = None
+    ) -> bytes:
+        """Make ``call`` and return UCloud's JSON answer as the bytes that came, for a handler
+        that passes it on unchanged: an answer in UTF-8 JSON is not parsed and dumped again
+        (``Prepared.relay``); any other 2xx answer is parsed (an error if it is not JSON) and
+        dumped. Errors as ProxyError, as ``call``'s."""
+        client = await self.client()
+        try:
+            return await client.call(
+                Prepared(call, query=query, body=body, parse=_dump, relay=True)
+            )
         except UCloudError as err:
             raise self._error(err) from None
 

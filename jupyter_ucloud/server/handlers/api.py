@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 from jupyter_server.auth.decorator import authorized
 from pydantic import ValidationError
 from tornado import web
+from tornado.escape import parse_qs_bytes
 
 from ...protocol import CALLS, Call, decode_query, encode_query
 from ..errors import ProxyError
@@ -32,6 +33,31 @@ def validation_message(call: Call, err: ValidationError) -> str:
         problems.append(f"{where}: {problem.get('msg', 'invalid')}")
     more = f" (and {err.error_count() - 5} more)" if err.error_count() > 5 else ""
     return f"Invalid request for {call.name}: " + "; ".join(problems) + more
+
+
+#: Query strings up to this long have their checked and encoded form remembered.
+_CACHED_QUERY_CHARS = 1024
+
+
+def upstream_query(call: Call, query: str) -> dict[str, str]:
+    """The query string of a proxied GET, checked against ``call``'s request model and encoded
+    as UCloud's (``ValidationError`` or ``ValueError`` if it does not parse). The answer for a
+    short query string is remembered: the panel asks the same ``browse`` again and again."""
+    if len(query) <= _CACHED_QUERY_CHARS:
+        return dict(_checked_query(call, query))
+    return _check_query(call, query)
+
+
+def _check_query(call: Call, query: str) -> dict[str, str]:
+    assert call.request is not None
+    # As tornado's ``query_arguments``; the model validation is what a request pays for.
+    model = decode_query(call.request, parse_qs_bytes(query, keep_blank_values=True))
+    return encode_query(model)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_query(call: Call, query: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_check_query(call, query).items())
 
 
 class StatusHandler(UCloudAPIHandler):
@@ -71,7 +97,7 @@ class JobsProxyHandler(UCloudAPIHandler):
         query: dict[str, str] | None = None
         if call.request is not None:
             try:
-                model = decode_query(call.request, self.request.query_arguments)
+                query = upstream_query(call, self.request.query)
             except (ValidationError, ValueError) as err:
                 message = (
                     validation_message(call, err)
@@ -79,8 +105,7 @@ class JobsProxyHandler(UCloudAPIHandler):
                     else f"Invalid request for {call.name}: {err}"
                 )
                 raise ProxyError(400, message) from None
-            query = encode_query(model)
-        self.write_json(await self.upstream.call(call, query=query))
+        self.write_json_bytes(await self.upstream.relay(call, query=query))
 
     @web.authenticated
     @authorized
@@ -92,8 +117,7 @@ class JobsProxyHandler(UCloudAPIHandler):
             call.request.model_validate(body)
         except ValidationError as err:
             raise ProxyError(400, validation_message(call, err)) from None
-        result: Any = await self.upstream.call(call, body=body)
-        self.write_json(result)
+        self.write_json_bytes(await self.upstream.relay(call, body=body))
 
 
 class NotFoundHandler(UCloudAPIHandler):

@@ -110,6 +110,12 @@ class UCloudAPIHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(value))
 
+    def write_json_bytes(self, body: bytes, status: int = 200) -> None:
+        """Answer with ``body``, JSON already (an upstream answer passed on as it came)."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self._body is None:
             # Refused before the body was read (403 in prepare, 413): tornado closes the

@@ -6,11 +6,13 @@ connections alive: a call costs no TCP (or TLS) handshake and no client set-up, 
 simple HTTP client opened a connection for every call (issue 14: ``jobs.browse`` through the
 extension cost 2.5-6 ms more than a direct call). aiohttp costs about 0.2 ms of CPU per call
 here, httpx about 1.7 ms. The proxy comes from the environment (``HTTPS_PROXY``, ``NO_PROXY``), as
-for the sync client's requests. Websockets (shells, follow) stay on tornado."""
+for the sync client's requests. To a server on the loopback (the embedded server) no
+compression is asked for. Websockets (shells, follow) stay on tornado."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import urllib.request
@@ -73,6 +75,10 @@ class AsyncUCloud(ClientBase):
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(keepalive_timeout=60.0),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
+                # Compression on the loopback (the embedded server, a Jupyter server on this
+                # machine) only costs CPU on both sides: the embedded server gzips any JSON
+                # answer over 1 KB that may be. A compressed answer is still read.
+                skip_auto_headers=("Accept-Encoding",) if _is_loopback(self.host) else None,
             )
             self._http_loop = loop
             self._proxy = _proxy_for(self.host)
@@ -131,6 +137,17 @@ class AsyncUCloud(ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether the URL ``host`` names the loopback (``localhost``, ``127.x``, ``::1``)."""
+    name = (urlsplit(host).hostname or "").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _proxy_for(host: str) -> str | None:

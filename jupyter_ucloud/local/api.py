@@ -49,6 +49,10 @@ log = logging.getLogger("jupyter_ucloud.local")
 MAX_BULK_ITEMS = 1000
 #: tornado's body cap for the API's streamed bodies; the real limit is ``max_body_bytes``.
 STREAMING_BODY_CAP = 2**62
+#: A body over the limit is read and dropped up to this many bytes before the 413 goes out: most
+#: clients (requests, browsers' fetch) send their whole body before they read, and a connection
+#: closed under their upload resets and loses the answer. Beyond it, the 413 goes out at once.
+REFUSED_BODY_DRAIN = 16 * 1024 * 1024
 
 
 class ApiServer(Protocol):
@@ -111,14 +115,16 @@ class NotFoundHandler(_Handler):
 class CallHandler(_Handler):
     """One UCloud path; dispatches by method to the implementation of its call.
 
-    The body is streamed: one larger than ``max_body_bytes`` is refused with 413 as soon as
-    its ``Content-Length`` or the bytes received so far say so, without reading the rest
-    (tornado then closes the connection)."""
+    The body is streamed and never held beyond ``max_body_bytes``: one larger than that is
+    refused with 413 once it has been read and dropped (so that the client, still sending,
+    reads the answer), or at once when its ``Content-Length`` or the bytes received so far pass
+    ``REFUSED_BODY_DRAIN`` (tornado then closes the connection)."""
 
     def initialize(self, server: ApiServer, calls: dict[str, Call]) -> None:  # type: ignore[override]
         super().initialize(server)
         self.calls = calls
         self._body = bytearray()
+        self._dropping: int | None = None  # bytes of a refused body read so far
 
     def prepare(self) -> None:
         limit = self.server.config.max_body_bytes
@@ -129,14 +135,24 @@ class CallHandler(_Handler):
             connection.set_max_body_size(STREAMING_BODY_CAP)
         length = self.request.headers.get("Content-Length", "").strip()
         if length.isascii() and length.isdigit() and (len(length) > 18 or int(length) > limit):
-            self._refuse_too_big()
+            if len(length) > 18 or int(length) > REFUSED_BODY_DRAIN:
+                self._refuse_too_big()
+            else:
+                self._dropping = 0
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
             return
-        if len(self._body) + len(chunk) > self.server.config.max_body_bytes:
+        if (
+            self._dropping is None
+            and len(self._body) + len(chunk) > self.server.config.max_body_bytes
+        ):
+            self._dropping = len(self._body)
             self._body = bytearray()
-            self._refuse_too_big()
+        if self._dropping is not None:
+            self._dropping += len(chunk)
+            if self._dropping > REFUSED_BODY_DRAIN:
+                self._refuse_too_big()
             return
         self._body += chunk
 
@@ -172,6 +188,9 @@ class CallHandler(_Handler):
         await self._dispatch()
 
     async def _dispatch(self) -> None:
+        if self._dropping is not None:  # the whole body came, and was dropped
+            self._refuse_too_big()
+            return
         call = self.calls.get(self.request.method or "")
         implementation = _IMPLEMENTATIONS.get(call.name) if call is not None else None
         if call is None or implementation is None:

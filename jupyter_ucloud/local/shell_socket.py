@@ -26,7 +26,10 @@ one ``data`` line (what UCloud's web client and a terminal show) and the socket 
 the close reason (at most 120 bytes; code 1000 for refusals, 1011 for server-side errors).
 
 Flow control: the PTY is read only after the previous ``data`` frame was written to the socket,
-and each read coalesces what is available (up to 64 KiB) into one frame.
+and each read coalesces what is available (up to 64 KiB) into one frame. Input the terminal does
+not take yet holds the reading of further frames (the client is pushed back); meanwhile a ping
+goes out every ``INPUT_STALL_PROBE`` seconds, so that a client that left is noticed (a write to
+it fails) and its shell ends, even when the shell neither reads nor prints.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ CLOSE_REASON_BYTES = 120
 EXIT_SETTLE = 0.1  # seconds between a shell's hang-up and saying why it ended
 EXIT_REFRESH_LIMIT = 3.0  # seconds to wait for the backend to say whether the job ended
 MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
+INPUT_STALL_PROBE = 2.0  # seconds between pings while input waits for the terminal
 
 
 def close_reason(text: str) -> str:
@@ -237,8 +241,22 @@ class ProviderShellSocket(UCloudHandshakeErrors):
             future.exception()  # a closed socket: on_close cleans up
 
     async def _ack_when_drained(self, shell: PtyProcess, stream_id: str) -> None:
-        await shell.drain()
+        await self._drain(shell)
         await self._send(_ack_frame(stream_id))
+
+    async def _drain(self, shell: PtyProcess) -> None:
+        """Wait until the terminal took every byte written to it. Tornado reads no frame
+        meanwhile, so it would not see the client go: a ping every ``INPUT_STALL_PROBE``
+        seconds makes a write to a client that left fail, which closes the socket and ends the
+        shell (a shell that neither reads its input nor prints was otherwise left running)."""
+        while not shell.drained and not self._closed:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(shell.drain(), INPUT_STALL_PROBE)
+                return
+            try:
+                self.ping()
+            except WebSocketClosedError:
+                return
 
     async def _on_request(self, frame: dict[str, Any]) -> None:
         try:
@@ -267,7 +285,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         shell = self._shell
         if isinstance(payload, ShellInput):
             shell.write(payload.data.encode("utf-8", "replace"))
-            await shell.drain()
+            await self._drain(shell)
         elif isinstance(payload, (ShellResize, ShellInitialize)):
             shell.resize(payload.cols, payload.rows)
         await self._send(_ack_frame(envelope.stream_id))
@@ -334,6 +352,9 @@ class ProviderShellSocket(UCloudHandshakeErrors):
             await shell.terminate()
             return
         self._shell = shell
+        if self._typeahead:  # before any await: input that arrives from now on goes after it
+            shell.write(b"".join(self._typeahead))
+            self._typeahead.clear()
         if self._size != (cols, rows):  # resized while the shell was starting
             shell.resize(*self._size)
         if self._init_timer is not None:
@@ -345,10 +366,6 @@ class ProviderShellSocket(UCloudHandshakeErrors):
             return
         if not self._answered:
             await self._answer_initialize(stream_id)
-        if self._typeahead:
-            shell.write(b"".join(self._typeahead))
-            self._typeahead.clear()
-            await shell.drain()
         self._stream_output(shell, stream_id)
         log.info("shell opened on job %s rank %d", job.id, session.rank)
 

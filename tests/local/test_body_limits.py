@@ -1,10 +1,14 @@
-"""Bodies over ``max_body_bytes`` are refused with 413 in UCloud's error shape as soon as the
-server can tell, without reading the rest: from ``Content-Length`` before any of the body, and
-for a chunked body as soon as the bytes received pass the limit."""
+"""Bodies over ``max_body_bytes`` are refused with 413 in UCloud's error shape, and never held:
+a body of up to ``REFUSED_BODY_DRAIN`` bytes is read and dropped first (a client that sends its
+whole body before it reads gets the answer instead of a reset connection); a bigger one is
+refused as soon as the server can tell, from ``Content-Length`` before any of the body, and for
+a chunked body as soon as the bytes received pass the drain."""
 
 from __future__ import annotations
 
 import pytest
+
+from jupyter_ucloud.local.api import REFUSED_BODY_DRAIN
 
 from ..rawhttp import RawResponse, connect, read_response, request_head
 from .conftest import Api
@@ -33,6 +37,19 @@ def test_content_length_over_the_limit_is_refused_before_the_body(api: Api, path
         }
         sock.sendall(request_head("POST", api.url + path, headers) + b'{"items": [')
         # The server answers now, with 49.99 MB of the body still unsent.
+        _assert_too_large(read_response(sock, timeout=10))
+    assert api.call("jobs.retrieveProducts").status_code == 200
+
+
+def test_a_client_that_sends_its_whole_body_first_reads_the_refusal(api: Api) -> None:
+    """12 MB is more than the sockets' buffers on the way hold: closed under the upload, the
+    connection would reset before the client reads (as requests and fetch do)."""
+    size = 12 * 1024 * 1024
+    assert size < REFUSED_BODY_DRAIN
+    with connect(api.url) as sock:
+        headers = {"Authorization": f"Bearer {api.token}", "Content-Length": str(size)}
+        sock.sendall(request_head("POST", api.url + "/api/jobs/terminate", headers))
+        sock.sendall(b" " * size)
         _assert_too_large(read_response(sock, timeout=10))
     assert api.call("jobs.retrieveProducts").status_code == 200
 

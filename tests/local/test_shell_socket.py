@@ -319,6 +319,39 @@ def test_backpressure_stops_reading_the_pty(api: Api, running_job: str, local_se
     assert not _named(job_processes(local_server.data_dir, running_job), "yes")
 
 
+def test_client_leaving_while_input_waits_ends_the_shell(
+    api: Api, running_job: str, local_server
+) -> None:
+    """A shell that neither reads its input nor prints: the input the terminal cannot take
+    holds the reading of frames, so the client's close is not read; the client leaving must
+    still end the shell (the long fuzz run found such shells left running)."""
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shell.initialize()
+    shell.input("stty -echo -icanon; sleep 601\n")
+    deadline = time.monotonic() + 10
+    while not _sleeping(local_server, running_job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sleeping(local_server, running_job), "sleep did not start"
+    shell.input("y" * 200_000)  # far more than the terminal's buffers take
+    time.sleep(0.5)
+    shell.ws.close_timeout = 1  # the provider does not read the close frame: give up soon
+    shell.close()
+    deadline = time.monotonic() + 15
+    while _sleeping(local_server, running_job) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _sleeping(local_server, running_job), "the shell outlived its client"
+    assert api.retrieve(running_job).state.value == "RUNNING"
+
+
+def _sleeping(local_server, job_id: str) -> list[psutil.Process]:
+    found = []
+    for process in _named(job_processes(local_server.data_dir, job_id), "sleep"):
+        with contextlib.suppress(psutil.Error):
+            if process.cmdline()[-1:] == ["601"]:
+                found.append(process)
+    return found
+
+
 def _named(processes: list[psutil.Process], name: str) -> list[psutil.Process]:
     found = []
     for process in processes:

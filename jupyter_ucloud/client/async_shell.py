@@ -253,6 +253,10 @@ class AsyncShell(ShellState):
         self._reading = None
         if frame is None:
             self._mark_ended()
+        elif self.liveness is not None:
+            # Pongs are taken by a read: one stays under way between reads, so that a peer
+            # that answers is not taken as gone while nobody reads.
+            self._reading = asyncio.ensure_future(self._ws.read())
         return frame
 
     def _mark_ended(self) -> None:

@@ -298,6 +298,28 @@ async def test_refusals_timeouts_and_close_frames(
         await AsyncShell.connect(f"ws://127.0.0.1:{port}/ws", codec, job_id="1", rank=0)
 
 
+async def test_pongs_are_heard_while_nobody_reads(
+    local_server: Any, terminal_job: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``ping_interval`` and output read now and then (``read``, not ``stream_output``),
+    the pongs of a provider that answers are taken although no read is waiting."""
+    _no_proxy_env(monkeypatch)
+    async with provider_session(local_server, terminal_job) as (session, url):
+        identifier = session.session.session_identifier
+        codec = ProviderShellCodec(session.provider_id, identifier)
+        shell = await AsyncShell.connect(
+            url, codec, job_id=terminal_job, rank=0, ping_interval=0.3, ping_timeout=0.3
+        )
+        async with shell:
+            assert (await shell.run("echo one")).output == "one\n"
+            pings = shell.liveness
+            assert pings is not None
+            await asyncio.sleep(3.0)  # silent peer: probed (after 0.3 s) and answering
+            assert not shell.closed, shell.close_reason
+            assert pings.responsive
+            assert (await shell.run("echo two")).output == "two\n"
+
+
 def test_one_session_per_loop_closed_with_its_last_connection(
     local_server: Any, terminal_job: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -328,6 +328,7 @@ def test_one_session_per_loop_closed_with_its_last_connection(
     from jupyter_ucloud.client import aio_websocket
 
     _no_proxy_env(monkeypatch)
+    sessions: list[Any] = []
 
     async def two_shells() -> None:
         async with (
@@ -347,6 +348,7 @@ def test_one_session_per_loop_closed_with_its_last_connection(
                 rank=0,
             )
             pool = aio_websocket._pools[asyncio.get_running_loop()]
+            sessions.append(pool.session)
             assert pool.users == 2
             assert (await a.run("echo a")).output == "a\n"
             assert (await b.run("echo b")).output == "b\n"
@@ -360,5 +362,14 @@ def test_one_session_per_loop_closed_with_its_last_connection(
         warnings.simplefilter("always")
         asyncio.run(two_shells())
         asyncio.run(two_shells())
+        first, second = sessions
+        assert first is not second  # one per loop
+        assert first.closed
+        assert second.closed
+        names = [repr(first), repr(second)]
+        del first, second
+        sessions.clear()
         gc.collect()
-    assert not [w for w in caught if "Unclosed" in str(w.message)]
+    # (other tests' unclosed REST clients may be collected here too: only ours count)
+    unclosed = [str(w.message) for w in caught if "Unclosed" in str(w.message)]
+    assert not [m for m in unclosed if any(name in m for name in names)], unclosed

@@ -30,8 +30,9 @@ __all__ = ["WebSocket", "WebSocketClosed", "connect_websocket"]
 
 log = logging.getLogger(__name__)
 
-#: How long a close waits for the other end's close frame before the connection is dropped.
-CLOSE_TIMEOUT = 5.0
+#: How long a close waits for the other end's close frame before the connection is dropped
+#: (a provider that answers does in milliseconds; ``AsyncShell.close`` waits for it).
+CLOSE_TIMEOUT = 1.0
 
 _DATA = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 

@@ -231,6 +231,8 @@ class AsyncShell(ShellState):
         if self.closed:
             return None
         if self._reading is None:
+            # (stays under way after a timeout, ``read`` ends with one: pongs are taken by it
+            # also while nobody reads)
             self._reading = asyncio.ensure_future(self._ws.read())
         reading = self._reading
         if reading.done():
@@ -253,10 +255,6 @@ class AsyncShell(ShellState):
         self._reading = None
         if frame is None:
             self._mark_ended()
-        elif self.liveness is not None:
-            # Pongs are taken by a read: one stays under way between reads, so that a peer
-            # that answers is not taken as gone while nobody reads.
-            self._reading = asyncio.ensure_future(self._ws.read())
         return frame
 
     def _mark_ended(self) -> None:
@@ -443,6 +441,8 @@ class AsyncShell(ShellState):
         return runner.result
 
     async def close(self) -> None:
+        """Close the connection; returns once the other end has answered the close (a peer
+        that does not answer is dropped after ``aio_websocket.CLOSE_TIMEOUT`` s)."""
         self._mark_closed("closed", "")
         if self.liveness is not None:
             self.liveness.stop()

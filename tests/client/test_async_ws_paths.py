@@ -6,12 +6,16 @@ embedded server, a small forwarding proxy and a TLS terminator in front of it.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
+import hashlib
 import os
+import re
 import ssl
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +33,8 @@ from jupyter_ucloud.client import (
 )
 from jupyter_ucloud.client.shell_protocol import ProviderShellCodec
 from jupyter_ucloud.protocol import provider_websocket_url
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -298,23 +304,71 @@ async def test_refusals_timeouts_and_close_frames(
         await AsyncShell.connect(f"ws://127.0.0.1:{port}/ws", codec, job_id="1", rank=0)
 
 
+async def test_closing_a_shell_whose_provider_does_not_answer_takes_a_second() -> None:
+    """A provider that accepted the shell and then answers nothing (not the close either): the
+    close gives up after ``CLOSE_TIMEOUT`` and drops the connection."""
+    from jupyter_ucloud.client.aio_websocket import CLOSE_TIMEOUT
+
+    dropped = asyncio.Event()
+
+    async def mute_provider(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        key = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", head)
+        assert key is not None
+        accept = base64.b64encode(hashlib.sha1((key.group(1) + WS_GUID).encode()).digest())
+        ready = b'{"type":"message","payload":{"type":"initialize"},"streamId":"0"}'
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept
+            + b"\r\n\r\n"
+            + bytes([0x81, len(ready)])
+            + ready
+        )
+        while await reader.read(65536):  # everything, the close frame too, goes unanswered
+            pass
+        dropped.set()
+        writer.close()
+
+    server = await asyncio.start_server(mute_provider, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        shell = await AsyncShell.connect(
+            f"ws://127.0.0.1:{port}/ucloud/local/websocket?session=s",
+            ProviderShellCodec("local", "s"),
+            job_id="1",
+            rank=0,
+            timeout=5,
+        )
+        started = time.monotonic()
+        await shell.close()
+        took = time.monotonic() - started
+        assert CLOSE_TIMEOUT * 0.9 <= took < CLOSE_TIMEOUT + 1.0, took
+        await asyncio.wait_for(dropped.wait(), 5)  # the connection is gone, not left open
+    finally:
+        server.close()
+
+
 async def test_pongs_are_heard_while_nobody_reads(
     local_server: Any, terminal_job: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With ``ping_interval`` and output read now and then (``read``, not ``stream_output``),
-    the pongs of a provider that answers are taken although no read is waiting."""
+    the pongs of a provider that answers are taken while the caller does not read (aiohttp
+    hands pongs over only to a read: one stays under way between the caller's reads)."""
     _no_proxy_env(monkeypatch)
     async with provider_session(local_server, terminal_job) as (session, url):
         identifier = session.session.session_identifier
         codec = ProviderShellCodec(session.provider_id, identifier)
         shell = await AsyncShell.connect(
-            url, codec, job_id=terminal_job, rank=0, ping_interval=0.3, ping_timeout=0.3
+            url, codec, job_id=terminal_job, rank=0, ping_interval=0.8, ping_timeout=0.8
         )
         async with shell:
             assert (await shell.run("echo one")).output == "one\n"
             pings = shell.liveness
             assert pings is not None
-            await asyncio.sleep(3.0)  # silent peer: probed (after 0.3 s) and answering
+            # silent peer: probed after 0.8 s, a pong due within 0.8 s (1.3 s with the
+            # watch's 0.5 s tick; a loaded machine needs that): 3 pings or more
+            await asyncio.sleep(4.5)
             assert not shell.closed, shell.close_reason
             assert pings.responsive
             assert (await shell.run("echo two")).output == "two\n"

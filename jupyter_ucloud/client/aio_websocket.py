@@ -3,8 +3,9 @@ Jupyter server's shells).
 
 aiohttp parses frames in C and wakes its reader once per batch of frames; tornado's client
 parses them in Python with a coroutine step per frame. Per keystroke (an input frame out, an ack
-and an echo in) aiohttp costs about a third less CPU and answers 50-80 us sooner here
-(issue 14).
+and an echo in) the client alone costs about a third less CPU, a relay process 40-50 us less
+(``bench/bench_relay.py --acks``); the bridge's echo latency did not measurably change
+(issue 14, docs/benchmarks.md).
 
 The connections of one event loop share one ``aiohttp.ClientSession``: made for the first,
 closed when the last has closed (so that nothing is left unclosed when the loop ends). Its

@@ -12,24 +12,40 @@ Each server is a subprocess of this script on 127.0.0.1. The client speaks webso
 - tcp relay: an asyncio relay that copies bytes both ways (no websocket parsing);
 - tornado relay: a tornado websocket server that relays each frame to the echo server through
   tornado's websocket client, and the answers back from the client's read loop (the shape of
-  the bridge: `on_message` -> `write_message`, output pushed from `on_message`).
+  the bridge before issue 14: `on_message` -> `write_message`, output pushed from `on_message`);
+- aiohttp relay: the same server, its upstream leg the bridge's own (`client.aio_websocket`:
+  aiohttp's client, a frame written without a task, a read loop task per connection).
+
+`--acks`: the echo server answers each frame as a UCloud provider answers an input, with an
+`ack` frame and then the echo (two frames per round trip). Besides the round trips, the CPU time
+of each relay process per round trip is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 FRAME = b'["stdin", "x"]'
 
 
-def serve_echo(port: int) -> None:
+ACK = '{"type":"message","payload":{"type":"ack"},"streamId":"%d"}'
+ACK_PREFIX = ACK[:40]
+
+
+def is_ack(message: str | bytes) -> bool:
+    return isinstance(message, str) and message.startswith(ACK_PREFIX)
+
+
+def serve_echo(port: int, acks: int = 0) -> None:
     import tornado.web
     import tornado.websocket
     import uvloop
@@ -37,8 +53,12 @@ def serve_echo(port: int) -> None:
     class Echo(tornado.websocket.WebSocketHandler):
         def open(self, *args: str, **kwargs: str) -> None:
             self.set_nodelay(True)
+            self.count = 0
 
         def on_message(self, message: str | bytes) -> None:
+            if acks:
+                self.count += 1
+                self.write_message(ACK % self.count)
             self.write_message(message)
 
     async def main() -> None:
@@ -103,11 +123,45 @@ def serve_tornado_relay(port: int, upstream: int) -> None:
             self.up.on_message = self.answer  # type: ignore[method-assign,assignment]
 
         def answer(self, message: str | bytes | None) -> None:
-            if message is not None:
+            if message is not None and not is_ack(message):
                 self.write_message(message)
 
         def on_message(self, message: str | bytes) -> None:
             self.up.write_message(message)
+
+    async def main() -> None:
+        tornado.web.Application([("/ws", Relay)]).listen(port, "127.0.0.1")
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def serve_aiohttp_relay(port: int, upstream: int) -> None:
+    import tornado.web
+    import tornado.websocket
+
+    from jupyter_ucloud.client.aio_websocket import WebSocket, connect_websocket
+
+    class Relay(tornado.websocket.WebSocketHandler):
+        up: WebSocket
+
+        async def open(self, *args: str, **kwargs: str) -> None:
+            self.set_nodelay(True)
+            self.up = await connect_websocket(
+                f"ws://127.0.0.1:{upstream}/ws", headers={}, timeout=10, max_size=1 << 24
+            )
+            self.pump = asyncio.ensure_future(self.answer())
+
+        async def answer(self) -> None:
+            while (message := await self.up.read()) is not None:
+                if not is_ack(message):
+                    self.write_message(message)
+
+        def on_message(self, message: str | bytes) -> None:
+            self.up.write(message if isinstance(message, str) else message.decode())
+
+        def on_close(self) -> None:
+            self.up.close()
 
     async def main() -> None:
         tornado.web.Application([("/ws", Relay)]).listen(port, "127.0.0.1")
@@ -137,9 +191,10 @@ def round_trips(port: int, count: int) -> list[float]:
         for data in protocol.data_to_send():
             sock.sendall(data)
 
-    def receive_one() -> None:
+    def receive_one() -> None:  # the echo (an ack before it, if any, is skipped)
         while True:
-            if protocol.events_received():
+            events = protocol.events_received()
+            if any(not getattr(e, "data", b"").startswith(ACK_PREFIX.encode()) for e in events):
                 return
             data = sock.recv(65536)
             if not data:
@@ -185,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--round-trips", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=3, help="rounds, taking turns between paths")
+    parser.add_argument("--acks", action="store_true", help="an ack frame before each echo")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -193,31 +249,53 @@ def main(argv: list[str] | None = None) -> int:
             "echo": serve_echo,
             "tcp": serve_tcp_relay,
             "tornado": serve_tornado_relay,
+            "aiohttp": serve_aiohttp_relay,
         }
         servers[role](*map(int, ports))
         return 0
 
-    echo, tcp, relay = _free_port(), _free_port(), _free_port()
-    processes = [_start("echo", echo), _start("tcp", tcp, echo), _start("tornado", relay, echo)]
-    paths = {"direct": echo, "tcp relay": tcp, "tornado relay": relay}
+    echo, tcp, relay, aio = _free_port(), _free_port(), _free_port(), _free_port()
+    processes = {
+        "direct": _start("echo", echo, int(args.acks)),
+        "tcp relay": _start("tcp", tcp, echo),
+        "tornado relay": _start("tornado", relay, echo),
+        "aiohttp relay": _start("aiohttp", aio, echo),
+    }
+    paths = {"direct": echo, "tcp relay": tcp, "tornado relay": relay, "aiohttp relay": aio}
     results: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
     try:
         for run in range(args.runs):
             names = list(paths)
             for name in names[run % len(names) :] + names[: run % len(names)]:
-                results[name].append(statistics.median(round_trips(paths[name], args.round_trips)))
+                before = _cpu_seconds(processes[name].pid)
+                samples = round_trips(paths[name], args.round_trips)
+                used = _cpu_seconds(processes[name].pid) - before
+                results[name].append(statistics.median(samples))
+                cpu[name].append(used / (args.round_trips + 300) * 1e6)
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
             process.wait(5)
     base = statistics.median(results["direct"])
-    print(f"# {args.runs} runs of {args.round_trips} round trips per path; p50 per run, µs")
-    print(f"{'path':<15} {'p50 per run':<24} {'median':>8} {'added to direct':>16}")
+    frames = "ack + echo" if args.acks else "echo"
+    print(
+        f"# {args.runs} runs of {args.round_trips} round trips per path ({frames}); p50 per run,"
+        " µs; CPU of the path's server process per round trip, µs (direct: the echo server)"
+    )
+    print(f"{'path':<15} {'p50 per run':<24} {'median':>8} {'added to direct':>16} {'CPU':>6}")
     for name, values in results.items():
         median = statistics.median(values)
         runs = " ".join(f"{v:6.1f}" for v in values)
-        print(f"{name:<15} {runs:<24} {median:8.1f} {median - base:16.1f}")
+        used = statistics.median(cpu[name])
+        print(f"{name:<15} {runs:<24} {median:8.1f} {median - base:16.1f} {used:6.1f}")
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

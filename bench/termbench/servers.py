@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -22,11 +23,16 @@ QUIET_EXTENSIONS = {"jupyterlab": False, "notebook_shim": False, "jupyter_lsp": 
 
 def _python(label: str) -> list[str]:
     """The interpreter command of a server; under cProfile (``BENCH_PROFILE=<prefix>``: the
-    profile is written to ``<prefix>.<label>.prof`` when the server stops)."""
+    profile is written to ``<prefix>.<label>.<n>.prof`` when the server stops; ``n`` counts
+    the servers started, so the echo rounds' servers and the flood's do not overwrite each
+    other)."""
     prefix = os.environ.get("BENCH_PROFILE")
     if not prefix:
         return [sys.executable]
-    return [sys.executable, "-m", "cProfile", "-o", f"{prefix}.{label}.prof"]
+    return [sys.executable, "-m", "cProfile", "-o", f"{prefix}.{label}.{next(_started)}.prof"]
+
+
+_started = itertools.count(1)
 
 
 def workdir_name(workdir: Path) -> str:

@@ -4,10 +4,11 @@ code. Same calls as ``UCloud``, awaited; the wire is shared (``transport``).
 HTTP calls go over one ``aiohttp.ClientSession`` per client and event loop, which keeps its
 connections alive: a call costs no TCP (or TLS) handshake and no client set-up, where tornado's
 simple HTTP client opened a connection for every call (issue 14: ``jobs.browse`` through the
-extension cost 2.5-6 ms more than a direct call). aiohttp costs about 0.2 ms of CPU per call
-here, httpx about 1.7 ms. The proxy comes from the environment (``HTTPS_PROXY``, ``NO_PROXY``), as
-for the sync client's requests. To a server on the loopback (the embedded server) no
-compression is asked for. Websockets (shells, follow) stay on tornado."""
+extension cost 2.5-6 ms more than a direct call). aiohttp costs about 0.2 ms of CPU per call here,
+httpx about 1.7 ms. The proxy comes from the environment (``HTTPS_PROXY``, ``NO_PROXY``), as for
+the sync client's requests. To a server on the loopback (the embedded server) no compression is
+asked for. Shells use aiohttp's websocket client too (``aio_websocket``); ``jobs.follow`` stays on
+tornado's."""
 
 from __future__ import annotations
 

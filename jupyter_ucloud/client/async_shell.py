@@ -1,19 +1,22 @@
-"""``AsyncShell``: the same shell API as ``Shell``, awaited, over tornado's websocket client
-(for the Jupyter server and other asyncio code). Protocol decisions live in ``shell_protocol``."""
+"""``AsyncShell``: the same shell API as ``Shell``, awaited, over aiohttp's websocket client
+(``aio_websocket``; for the Jupyter server and other asyncio code). Protocol decisions live in
+``shell_protocol``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import logging
+import os
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+import aiohttp
 
+from .aio_websocket import WebSocket, WebSocketClosed, connect_websocket
 from .errors import (
     ShellClosedError,
     UCloudConnectionError,
@@ -50,7 +53,7 @@ class AsyncShell(ShellState):
 
     def __init__(
         self,
-        connection: WebSocketClientConnection,
+        connection: WebSocket,
         codec: ShellCodec,
         *,
         job_id: str,
@@ -74,7 +77,7 @@ class AsyncShell(ShellState):
         self._watched_at: int | None = None
         self._on_output: OutputHandler | None = None
         self._on_closed: Callable[[], None] | None = None
-        self._close_watch: asyncio.Future[str | bytes | None] | None = None
+        self._pump: asyncio.Task[None] | None = None
 
     def watch_next_input(self) -> int | None:
         """Remember where in the output the provider acknowledges the *next* ``send``.
@@ -110,19 +113,15 @@ class AsyncShell(ShellState):
     def _keep_alive(self, timeout: float) -> None:
         """Watch the peer (``Liveness``): probe it with a ping when it is silent, tell when it
         stops answering, and drop the connection when a ping goes unanswered for ``timeout``
-        s. (Not tornado's own pings: on a timeout tornado sends a *normal* close, code 1000,
-        which the peer echoes, so a lost peer would look like one that closed.)"""
+        s. (Not aiohttp's own heartbeat: it knows nothing of acks and of a consumer that
+        pushes back.)"""
         liveness = Liveness(ping=self._ping, drop=self._drop_unanswered, drop_after=timeout)
-        self._ws.on_pong = lambda data: liveness.pong()  # type: ignore[method-assign]
+        self._ws.on_pong = liveness.pong
         self.liveness = liveness
         liveness.start()
 
     def _ping(self) -> bool:
-        try:
-            self._ws.ping()
-        except (WebSocketClosedError, StreamClosedError):
-            return False
-        return not self.closed
+        return self._ws.ping() and not self.closed
 
     def _drop_unanswered(self) -> None:
         if self.closed or self.liveness is None:
@@ -131,9 +130,7 @@ class AsyncShell(ShellState):
         timeout = self.liveness.drop_after
         self._mark_closed("no answer to pings", f"no pong within {timeout:g} s")
         # A peer that does not answer pings will not answer a close handshake either.
-        protocol = self._ws.protocol
-        if protocol is not None and protocol.stream is not None:
-            protocol.stream.close()
+        self._ws.abort()
 
     @property
     def undelivered_chars(self) -> int:
@@ -167,34 +164,23 @@ class AsyncShell(ShellState):
         ``close_code`` ``None``).
         """
         where = describe_ws_url(url)
-        request = HTTPRequest(
-            url, headers=headers or {}, connect_timeout=timeout, request_timeout=timeout
-        )
         try:
-            ws = await asyncio.wait_for(
-                websocket_connect(request, max_message_size=MAX_FRAME), timeout
+            ws = await connect_websocket(
+                url, headers=headers or {}, timeout=timeout, max_size=MAX_FRAME
             )
-        except (asyncio.TimeoutError, TimeoutError):
+        except asyncio.TimeoutError:  # before OSError: on 3.11 it is one
             raise UCloudTimeoutError(
                 f"no websocket handshake from {where} within {timeout:g} s",
                 job_id=job_id,
                 rank=rank,
             ) from None
-        except (OSError, HTTPClientError, ValueError) as err:
-            if isinstance(err, HTTPClientError) and err.code == 599 and "Timeout" in str(err):
-                raise UCloudTimeoutError(
-                    f"no websocket handshake from {where} within {timeout:g} s",
-                    job_id=job_id,
-                    rank=rank,
-                ) from None
-            detail = redact(str(err) or type(err).__name__, [*(secrets or []), url])
+        except (OSError, aiohttp.ClientError, ValueError) as err:
+            detail = redact(_describe_error(err), [*(secrets or []), url])
             raise UCloudConnectionError(
                 f"cannot open {where}: {detail}", job_id=job_id, rank=rank
             ) from None
-        # Keystroke echoes must not wait for Nagle + delayed ACKs. (tornado's HTTP client sets
-        # this on its streams already; set here so that nothing depends on that.)
-        if ws.protocol is not None:
-            ws.protocol.set_nodelay(True)
+        # Keystroke echoes must not wait for Nagle + delayed ACKs: ``WebSocket`` sets
+        # TCP_NODELAY.
         shell = cls(ws, codec, job_id=job_id, rank=rank, cols=cols, rows=rows, on_close=on_close)
         if ping_interval:
             shell._keep_alive(ping_timeout or ping_interval)
@@ -236,8 +222,8 @@ class AsyncShell(ShellState):
         if self.closed:
             raise self._closed_error("cannot send")
         try:
-            await self._ws.write_message(frame)
-        except WebSocketClosedError:
+            await self._ws.write(frame)
+        except WebSocketClosed:
             self._mark_closed("closed", "")
             raise self._closed_error("cannot send") from None
 
@@ -245,7 +231,9 @@ class AsyncShell(ShellState):
         if self.closed:
             return None
         if self._reading is None:
-            self._reading = asyncio.ensure_future(self._ws.read_message())
+            # (stays under way after a timeout, ``read`` ends with one: pongs are taken by it
+            # also while nobody reads)
+            self._reading = asyncio.ensure_future(self._ws.read())
         reading = self._reading
         if reading.done():
             pass
@@ -266,11 +254,14 @@ class AsyncShell(ShellState):
         frame = reading.result()
         self._reading = None
         if frame is None:
-            code, reason = self._ws.close_code, self._ws.close_reason
-            self._mark_closed(
-                f"code {code}" if code is not None else "connection lost", reason or ""
-            )
+            self._mark_ended()
         return frame
+
+    def _mark_ended(self) -> None:
+        code = self._ws.close_code
+        self._mark_closed(
+            f"code {code}" if code is not None else "connection lost", self._ws.close_reason
+        )
 
     @property
     def close_code(self) -> int | None:
@@ -301,8 +292,8 @@ class AsyncShell(ShellState):
             raise self._closed_error("cannot send")
         self._sending_input(text)
         try:
-            return self._ws.write_message(self._codec.input_frame(text))
-        except WebSocketClosedError:
+            return self._ws.write(self._codec.input_frame(text))
+        except WebSocketClosed:
             self._mark_closed("closed", "")
             raise self._closed_error("cannot send") from None
 
@@ -324,26 +315,29 @@ class AsyncShell(ShellState):
             text = "".join(self._pending)
             self._pending.clear()
             self._deliver(text)
-        if reading is not None:
-            if reading.done() and not reading.cancelled():
+        if reading is not None and reading.done():
+            if not reading.cancelled():
                 self._on_frame(reading.result())
-            else:
-                reading.cancel()
-        # What tornado has read already waits in its queue; take it, then take frames straight
-        # from the read loop. From then on only the end of the connection (None) is queued.
-        while not self.closed:
-            queued = asyncio.ensure_future(self._ws.read_message())
-            if not queued.done():
-                self._close_watch = queued
-                queued.add_done_callback(self._watch_done)
-                break
-            self._on_frame(queued.result())
+            reading = None
         if self.closed:
             self._connection_ended()  # calls on_closed, once
             return
-        # tornado asks the connection's ``on_message`` for every frame; ``on_pong`` is replaced
-        # the same way in ``_keep_alive``.
-        self._ws.on_message = self._on_frame  # type: ignore[method-assign,assignment]
+        # A read still under way (``read`` timed out) is the first frame of the pump's.
+        self._pump = asyncio.ensure_future(self._pump_frames(reading))
+
+    async def _pump_frames(self, first: asyncio.Future[str | bytes | None] | None) -> None:
+        """Hand each frame to ``_on_frame``, waiting whenever it pushes back."""
+        read = self._ws.read
+        try:
+            frame = await first if first is not None else await read()
+            while frame is not None:
+                waiting = self._on_frame(frame)
+                if waiting is not None:
+                    await waiting
+                frame = await read()
+        except Exception:  # not expected: end the shell rather than leave it hanging
+            log.exception("Reading the connection of %r failed", self)
+        self._connection_ended()
 
     def _on_frame(self, frame: str | bytes | None) -> Awaitable[object] | None:
         if frame is None:
@@ -374,15 +368,10 @@ class AsyncShell(ShellState):
         held.add_done_callback(lambda _: liveness.release())
         return held
 
-    def _watch_done(self, future: asyncio.Future[str | bytes | None]) -> None:
-        if not future.cancelled():
-            self._connection_ended()
-
     def _connection_ended(self) -> None:
         if self.liveness is not None:
             self.liveness.stop()
-        code, reason = self._ws.close_code, self._ws.close_reason
-        self._mark_closed(f"code {code}" if code is not None else "connection lost", reason or "")
+        self._mark_ended()
         on_closed, self._on_closed = self._on_closed, None
         if on_closed is not None:
             on_closed()
@@ -452,18 +441,22 @@ class AsyncShell(ShellState):
         return runner.result
 
     async def close(self) -> None:
+        """Close the connection; returns once the other end has answered the close (a peer
+        that does not answer is dropped after ``aio_websocket.CLOSE_TIMEOUT`` s)."""
         self._mark_closed("closed", "")
         if self.liveness is not None:
             self.liveness.stop()
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
         self._on_closed = None
-        if self._close_watch is not None:
-            self._close_watch.cancel()
-        self._ws.close()
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
-            await on_close()
+        if self._pump is not None and self._pump is not asyncio.current_task():
+            self._pump.cancel()
+        try:
+            await self._ws.wait_closed()
+        finally:
+            if self._on_close is not None:
+                on_close, self._on_close = self._on_close, None
+                await on_close()
 
     async def __aenter__(self) -> AsyncShell:
         return self
@@ -479,3 +472,24 @@ class AsyncShell(ShellState):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<AsyncShell {self.label} {self.cols}x{self.rows} {state}>"
+
+
+def _describe_error(err: BaseException) -> str:
+    """What went wrong when opening a websocket, in words (not aiohttp's repr of a request)."""
+    if isinstance(err, aiohttp.WSServerHandshakeError):
+        if err.status == 101:  # upgraded, but not to a websocket
+            return f"not a websocket handshake ({err.message})"
+        try:
+            phrase = http.HTTPStatus(err.status).phrase
+        except ValueError:
+            phrase = err.message
+        return f"HTTP {err.status}: {phrase}"
+    if isinstance(err, aiohttp.ClientResponseError):  # an answer that is not HTTP, e.g.
+        return f"a bad answer ({err.message.splitlines()[0].rstrip(':')})"  # (not the request)
+    cause = err.os_error if isinstance(err, aiohttp.ClientConnectorError) else err
+    if isinstance(cause, ssl.SSLError):  # its errno is OpenSSL's, not the system's
+        return str(cause)
+    # asyncio's OSErrors say "Connect call failed (address)": say what errno says
+    if isinstance(cause, OSError) and cause.errno:
+        return os.strerror(cause.errno)
+    return str(err) or type(err).__name__

@@ -126,7 +126,8 @@ async def test_failing_provider_leg_logs_no_session(
     finally:
         server.close()
     assert all(status in (502, 503) for status, _ in answers), answers
-    assert len(provider.sessions) == len(MODES)
+    # one session per shell (a handshake the provider hung up on is tried once more, RFC 9112)
+    assert len(set(provider.sessions)) == len(MODES)
     everything = caplog.text + json.dumps(answers)
     assert "ucloud/local/websocket" in everything  # the errors name the provider's URL...
     for session in provider.sessions:

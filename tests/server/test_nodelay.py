@@ -8,8 +8,8 @@ import time
 from .conftest import Api
 
 
-def _nodelay(stream) -> bool:
-    return bool(stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+def _nodelay(sock) -> bool:
+    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
 
 async def test_both_legs_have_nodelay_and_bursts_are_not_held_back(
@@ -22,9 +22,8 @@ async def test_both_legs_have_nodelay_and_bursts_are_not_held_back(
 
     shell = jp_serverapp.web_app.settings["ucloud_shells"].get(model["name"])
     (client,) = shell.clients
-    assert _nodelay(client.sink.ws_connection.stream)  # browser leg (server side)
-    provider = shell._leg._ws.protocol
-    assert _nodelay(provider.stream)  # provider leg (client side)
+    assert _nodelay(client.sink.ws_connection.stream.socket)  # browser leg (server side)
+    assert _nodelay(shell._leg._ws.socket)  # provider leg (client side)
 
     # Two small outputs 5 ms apart become two frames; without TCP_NODELAY the second waits
     # for the ACK of the first, which the receiver delays (~40 ms).

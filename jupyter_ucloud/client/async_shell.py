@@ -121,6 +121,10 @@ class AsyncShell(ShellState):
         liveness.start()
 
     def _ping(self) -> bool:
+        if self._reading is None and self._on_output is None and not self.closed:
+            # aiohttp takes a pong only inside a read: keep one under way while the caller
+            # does not read (the frame it may get waits for the caller's next read).
+            self._reading = asyncio.ensure_future(self._ws.read())
         return self._ws.ping() and not self.closed
 
     def _drop_unanswered(self) -> None:

@@ -420,3 +420,32 @@ def test_closing_a_shell_gives_its_programs_time_to_clean_up(
     took = time.monotonic() - started
     assert took < 3 + 5, took  # the supervisor's grace (3 s), then SIGKILL: nothing waits longer
     wait_no_processes(server.data_dir, job_id)
+
+
+@pytest.mark.parametrize("job_nice", [None, 0, 5])
+def test_jobs_run_at_a_lower_cpu_priority(tmp_path: Path, job_nice: int | None) -> None:
+    """A job's ranks and shells (and what they start) run ``job_nice`` (10 by default) above
+    the server's nice value, so that a busy job yields the CPU to JupyterLab; the supervisor
+    itself does not."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({} if job_nice is None else {"job_nice": job_nice}))
+    server = LocalServerProcess(tmp_path / "data", config_file=config).start()
+    try:
+        assert server.proc is not None
+        base = psutil.Process(server.proc.pid).nice()
+        expected = min(base + (10 if job_nice is None else job_nice), 19)
+        api = api_for(server)
+        (job_id,) = api.create(terminal_spec())
+        api.wait_for_state(job_id, "RUNNING")
+        shell = ShellSocket(api.open_shell_session(job_id))
+        shell.initialize()
+        shell.input("sleep 77 & echo nice-$(nice)-done\n")
+        shell.read_until(f"nice-{expected}-done")
+        processes = job_processes(server.data_dir, job_id)
+        assert {p.name() for p in processes} >= {"bash", "sleep"}, processes
+        assert {p.nice() for p in processes} == {expected}, [(p, p.nice()) for p in processes]
+        supervisors = [p for p in psutil.Process(server.proc.pid).children() if p.pid != 0]
+        assert all(p.nice() == base for p in supervisors), supervisors
+        shell.close()
+    finally:
+        server.stop()

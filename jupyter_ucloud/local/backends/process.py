@@ -237,6 +237,7 @@ class ProcessBackend:
             grace=self._config.terminate_grace,
             umask=self._umask,
             log_limit=self._config.log_limit_bytes,
+            nice=self._config.job_nice,
         )
 
     async def _start_supervisor(self, watched: _Watched, spec: SupervisorSpec) -> None:

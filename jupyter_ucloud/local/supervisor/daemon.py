@@ -166,7 +166,13 @@ class Supervisor:
         for index, rank in enumerate(self.spec.ranks):
             try:
                 Path(rank.cwd).mkdir(parents=True, exist_ok=True)
-                started = spawn(rank.argv, cwd=rank.cwd, env=rank.env, umask=self.spec.umask)
+                started = spawn(
+                    rank.argv,
+                    cwd=rank.cwd,
+                    env=rank.env,
+                    umask=self.spec.umask,
+                    nice=self.spec.nice,
+                )
             except OSError as err:
                 self.phase = "running"
                 self.end("FAILURE", f"The job could not start: rank {index}: {_describe(err)}")
@@ -414,7 +420,12 @@ class Supervisor:
         Path(spec.cwd).mkdir(parents=True, exist_ok=True)
         size = (max(1, min(cols, 0xFFFF)), max(1, min(rows, 0xFFFF)))
         started = spawn(
-            self.spec.shell, cwd=spec.cwd, env=env, umask=self.spec.umask, pty_size=size
+            self.spec.shell,
+            cwd=spec.cwd,
+            env=env,
+            umask=self.spec.umask,
+            pty_size=size,
+            nice=self.spec.nice,
         )
         self.shells[started.pid] = _Shell(started.pid, rank, connection)
         try:

@@ -75,10 +75,12 @@ def spawn(
     env: Mapping[str, str],
     umask: int,
     pty_size: tuple[int, int] | None = None,
+    nice: int = 0,
 ) -> Started:
     """Start ``argv`` as the leader of a new session: on two pipes (stdout, stderr) with stdin
     from ``/dev/null``, or, with ``pty_size`` ``(cols, rows)``, on a new PTY that becomes its
-    controlling terminal. ``OSError`` (with the child's errno) if it cannot be executed."""
+    controlling terminal; ``nice`` is added to its nice value. ``OSError`` (with the child's
+    errno) if it cannot be executed."""
     if pty_size is not None:
         master, slave = os.openpty()
         cols, rows = pty_size
@@ -119,6 +121,8 @@ def spawn(
             step = _STEP_CHDIR
             os.chdir(cwd)
             os.umask(umask)
+            if nice:
+                os.nice(nice)
             step = _STEP_EXEC
             os.execvpe(program, args, environ)  # type: ignore[arg-type]  # noqa: S606
         except OSError as err:

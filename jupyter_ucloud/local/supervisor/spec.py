@@ -33,6 +33,8 @@ class SupervisorSpec:
     grace: float
     umask: int
     log_limit: int = DEFAULT_LOG_LIMIT
+    #: Added to the supervisor's nice value for every rank and shell it starts.
+    nice: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class SupervisorSpec:
             "grace": self.grace,
             "umask": self.umask,
             "logLimit": self.log_limit,
+            "nice": self.nice,
         }
 
     @classmethod
@@ -67,6 +70,7 @@ class SupervisorSpec:
             grace=float(data.get("grace", 3.0)),
             umask=int(data.get("umask", 0o022)),
             log_limit=int(data.get("logLimit", DEFAULT_LOG_LIMIT)),
+            nice=int(data.get("nice", 0)),
         )
 
 

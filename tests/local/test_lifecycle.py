@@ -444,6 +444,10 @@ def test_jobs_run_at_a_lower_cpu_priority(tmp_path: Path, job_nice: int | None) 
         processes = job_processes(server.data_dir, job_id)
         assert {p.name() for p in processes} >= {"bash", "sleep"}, processes
         assert {p.nice() for p in processes} == {expected}, [(p, p.nice()) for p in processes]
+        if Path("/proc/self/autogroup").exists():  # the session's group counts across sessions
+            for process in processes:
+                group = Path(f"/proc/{process.pid}/autogroup").read_text()
+                assert group.split()[-1] == str(expected - base), (process, group)
         supervisors = [p for p in psutil.Process(server.proc.pid).children() if p.pid != 0]
         assert all(p.nice() == base for p in supervisors), supervisors
         shell.close()

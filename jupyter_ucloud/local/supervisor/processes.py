@@ -118,11 +118,11 @@ def spawn(
                 os.dup2(fd, target)
             if pty_size is not None:
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            if nice:
+                _lower_priority(nice)
             step = _STEP_CHDIR
             os.chdir(cwd)
             os.umask(umask)
-            if nice:
-                os.nice(nice)
             step = _STEP_EXEC
             os.execvpe(program, args, environ)  # type: ignore[arg-type]  # noqa: S606
         except OSError as err:
@@ -150,6 +150,24 @@ def spawn(
         if end is not None:
             os.set_blocking(end, False)
     return Started(pid, parent_ends[0], parent_ends[1])
+
+
+def _lower_priority(nice: int) -> None:
+    """Add ``nice`` to this process's nice value, and give its new session's autogroup the same
+    nice value: where the kernel groups processes by session for scheduling (Linux's
+    ``sched_autogroup``, on by default on most distributions), a nice value counts only against
+    the same session's processes, and every session gets an equal share of the CPUs."""
+    os.nice(nice)
+    try:
+        fd = os.open("/proc/self/autogroup", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no autogroups here: the nice value is what counts
+    try:
+        os.write(fd, str(nice).encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read_all(fd: int) -> bytes:

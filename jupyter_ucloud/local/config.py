@@ -250,10 +250,13 @@ class LocalConfig(BaseModel):
     idle_timeout: float | None = Field(default=None, ge=0)
     #: Bound of each rank's captured stdout and of its stderr (process backend).
     log_limit_bytes: int = Field(default=256 * MIB, gt=0)
-    #: CPU priority (nice value) of the process backend's jobs, ranks and shells: they run on
-    #: the machine JupyterLab runs on, where UCloud's run on nodes of their own; at 10 a busy
-    #: job yields the CPU to JupyterLab, the servers and the terminals' echo. 0: as any process.
-    job_nice: int = Field(default=10, ge=0, le=19)
+    #: CPU priority (nice value, and that of the session's autogroup) of the process backend's
+    #: ranks and shells: they run on the machine JupyterLab runs on, where UCloud's run on nodes
+    #: of their own. At 10 a busy job yields the CPU to JupyterLab, the servers and the
+    #: terminals' echo (echo p99 with 10 shells streaming: 13 ms against 82 ms at 0), but a job
+    #: terminal's bulk output then comes in small pieces when the CPUs are busy (23 MB/s against
+    #: 61 MB/s at 0; docs/benchmarks.md). 0 (the default): as any process.
+    job_nice: int = Field(default=0, ge=0, le=19)
     products: list[ProductSpec] = Field(default_factory=default_products)
     applications: list[ApplicationSpec] = Field(default_factory=default_applications)
     #: project id -> usernames of its members (none by default).

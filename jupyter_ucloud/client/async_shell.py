@@ -68,6 +68,7 @@ class AsyncShell(ShellState):
         self._on_close = on_close
         # A read that timed out stays pending and is picked up by the next read: no frame is lost.
         self._reading: asyncio.Future[str | bytes | None] | None = None
+        self._unread_held = False  # a frame waits for the caller: the watch is held
         #: Whether the other end answers (``None``: not watched; see ``liveness``).
         self.liveness: Liveness | None = None
         self._ping_lost = False
@@ -124,8 +125,30 @@ class AsyncShell(ShellState):
         if self._reading is None and self._on_output is None and not self.closed:
             # aiohttp takes a pong only inside a read: keep one under way while the caller
             # does not read (the frame it may get waits for the caller's next read).
-            self._reading = asyncio.ensure_future(self._ws.read())
+            self._start_read()
         return self._ws.ping() and not self.closed
+
+    def _start_read(self) -> asyncio.Future[str | bytes | None]:
+        reading = self._reading = asyncio.ensure_future(self._ws.read())
+        if self.liveness is not None:
+            reading.add_done_callback(self._read_done)
+        return reading
+
+    def _read_done(self, reading: asyncio.Future[str | bytes | None]) -> None:
+        """A frame came and waits for the caller's next read: until then the connection is
+        not read, so a pong behind it cannot be heard; the watch holds (as when a consumer of
+        ``stream_output`` pushes back) instead of taking the silence for a lost peer."""
+        if reading.cancelled() or reading is not self._reading:
+            return
+        if self.liveness is not None and not self._unread_held:
+            self._unread_held = True
+            self.liveness.hold()
+
+    def _took_read(self) -> None:
+        self._reading = None
+        if self._unread_held and self.liveness is not None:
+            self._unread_held = False
+            self.liveness.release()
 
     def _drop_unanswered(self) -> None:
         if self.closed or self.liveness is None:
@@ -237,8 +260,9 @@ class AsyncShell(ShellState):
         if self._reading is None:
             # (stays under way after a timeout, ``read`` ends with one: pongs are taken by it
             # also while nobody reads)
-            self._reading = asyncio.ensure_future(self._ws.read())
+            self._start_read()
         reading = self._reading
+        assert reading is not None
         if reading.done():
             pass
         elif timeout is None:  # a plain wait (``async for``): no shield, no timer
@@ -246,7 +270,7 @@ class AsyncShell(ShellState):
                 await reading
             except asyncio.CancelledError:
                 if reading.cancelled():
-                    self._reading = None  # the next read asks the connection again
+                    self._took_read()  # the next read asks the connection again
                 raise
         elif timeout <= 0:
             return None
@@ -256,7 +280,7 @@ class AsyncShell(ShellState):
             except (asyncio.TimeoutError, TimeoutError):
                 return None
         frame = reading.result()
-        self._reading = None
+        self._took_read()
         if frame is None:
             self._mark_ended()
         return frame
@@ -314,7 +338,8 @@ class AsyncShell(ShellState):
         if self._on_output is not None:
             raise RuntimeError(f"{self!r} already streams its output")
         self._on_output, self._on_closed = on_output, on_closed
-        reading, self._reading = self._reading, None
+        reading = self._reading
+        self._took_read()
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()

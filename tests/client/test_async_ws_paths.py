@@ -374,6 +374,34 @@ async def test_pongs_are_heard_while_nobody_reads(
             assert (await shell.run("echo two")).output == "two\n"
 
 
+async def test_output_left_unread_does_not_drop_the_connection(
+    local_server: Any, terminal_job: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output that arrives while the caller reads nothing waits for the caller's next read, and
+    so does any pong behind it: the watch holds meanwhile (the peer's silence means nothing
+    then), the connection stays up, and the caller then gets that output, in order."""
+    _no_proxy_env(monkeypatch)
+    async with provider_session(local_server, terminal_job) as (session, url):
+        identifier = session.session.session_identifier
+        codec = ProviderShellCodec(session.provider_id, identifier)
+        shell = await AsyncShell.connect(
+            url, codec, job_id=terminal_job, rank=0, ping_interval=0.8, ping_timeout=0.8
+        )
+        async with shell:
+            assert (await shell.run("echo one")).output == "one\n"
+            await shell.send("for i in 1 2 3; do echo late-$i; sleep 0.5; done\n")
+            await asyncio.sleep(4.5)  # unread output: a pong behind it is not heard
+            assert not shell.closed, shell.close_reason
+            assert shell.liveness is not None
+            assert shell.liveness.responsive
+            seen = ""
+            deadline = time.monotonic() + 10
+            while "late-3" not in seen and time.monotonic() < deadline:
+                seen += await shell.read(timeout=1)
+            assert seen.index("late-1") < seen.index("late-2") < seen.index("late-3"), seen
+            assert (await shell.run("echo two")).output == "two\n"
+
+
 def test_one_session_per_loop_closed_with_its_last_connection(
     local_server: Any, terminal_job: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

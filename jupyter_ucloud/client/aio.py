@@ -16,7 +16,6 @@ import asyncio
 import ipaddress
 import logging
 import os
-import urllib.request
 from collections.abc import AsyncIterator, Generator
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -43,6 +42,7 @@ from .base import ClientBase
 from .errors import UCloudError
 from .follow import FollowRefused
 from .follow_protocol import DirectFollowCodec, JupyterFollowCodec
+from .proxies import proxy_for
 from .shell_protocol import ProviderShellCodec, TerminadoShellCodec
 from .transport import (
     HttpRequest,
@@ -82,7 +82,7 @@ class AsyncUCloud(ClientBase):
                 skip_auto_headers=("Accept-Encoding",) if _is_loopback(self.host) else None,
             )
             self._http_loop = loop
-            self._proxy = _proxy_for(self.host)
+            self._proxy = proxy_for(self.host)
         return self._http
 
     async def call(self, prepared: Prepared[T]) -> T:
@@ -149,16 +149,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def _proxy_for(host: str) -> str | None:
-    """The proxy the environment sets for ``host`` (``HTTPS_PROXY``, ``NO_PROXY``...), looked
-    up once per pool: aiohttp's ``trust_env`` looks it up on every call (1 ms of CPU here)."""
-    parts = urlsplit(host)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all") or None
 
 
 class AsyncJobs:

@@ -27,6 +27,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from .proxies import proxy_for
+
 __all__ = ["WebSocket", "WebSocketClosed", "connect_websocket"]
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,7 @@ class _Pool:
         scheme, _, rest = base.partition("://")
         http = ("https" if scheme == "wss" else "http") + "://" + rest.split("/", 1)[0]
         if http not in self._proxies:
-            # ``aio`` imports ``AsyncShell``, which imports this module: its lookup is taken
-            # here, when it is first needed. (It belongs in a module of its own; ``aio`` is
-            # being changed elsewhere.)
-            from .aio import _proxy_for
-
-            self._proxies[http] = _proxy_for(http)
+            self._proxies[http] = proxy_for(http)
         return self._proxies[http]
 
 

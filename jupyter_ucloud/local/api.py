@@ -134,10 +134,11 @@ class CallHandler(_Handler):
             # is enforced here instead (data_received), with a 413 in UCloud's shape.
             connection.set_max_body_size(STREAMING_BODY_CAP)
         length = self.request.headers.get("Content-Length", "").strip()
-        if length.isascii() and length.isdigit() and (len(length) > 18 or int(length) > limit):
-            if len(length) > 18 or int(length) > REFUSED_BODY_DRAIN:
+        if length.isascii() and length.isdigit():
+            declared = int(length) if len(length) <= 18 else None  # None: absurdly long
+            if declared is None or declared > REFUSED_BODY_DRAIN:
                 self._refuse_too_big()
-            else:
+            elif declared > limit:
                 self._dropping = 0
 
     def data_received(self, chunk: bytes) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 
 from jupyter_ucloud.server.embedded import local_server_command
 
@@ -109,6 +110,17 @@ class LocalServerProcess:
         """Stop the server (SIGTERM: its jobs keep running) and start it again."""
         self.stop(signal.SIGTERM)
         return self.start()
+
+
+def access_token(server: LocalServerProcess) -> str:
+    """An access token from the embedded server ``server``, for its user's refresh token."""
+    answer = requests.post(
+        server.url + "/auth/refresh",
+        headers={"Authorization": f"Bearer {server.refresh_token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["accessToken"])
 
 
 def local_cli(action: str, data_dir: Path) -> list[str]:

@@ -135,6 +135,19 @@ async def provider_session(local_server: Any, job_id: str) -> AsyncIterator[tupl
         yield session, url
 
 
+@contextlib.asynccontextmanager
+async def watched_shell(local_server: Any, job_id: str) -> AsyncIterator[AsyncShell]:
+    """A shell on ``job_id`` whose peer is watched with 0.8 s pings (and dropped after 0.8 s
+    without a pong)."""
+    async with provider_session(local_server, job_id) as (session, url):
+        codec = ProviderShellCodec(session.provider_id, session.session.session_identifier)
+        shell = await AsyncShell.connect(
+            url, codec, job_id=job_id, rank=0, ping_interval=0.8, ping_timeout=0.8
+        )
+        async with shell:
+            yield shell
+
+
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
@@ -354,24 +367,18 @@ async def test_pongs_are_heard_while_nobody_reads(
 ) -> None:
     """With ``ping_interval`` and output read now and then (``read``, not ``stream_output``),
     the pongs of a provider that answers are taken while the caller does not read (aiohttp
-    hands pongs over only to a read: one stays under way between the caller's reads)."""
+    hands pongs over only to a read: a ping starts one when none is under way)."""
     _no_proxy_env(monkeypatch)
-    async with provider_session(local_server, terminal_job) as (session, url):
-        identifier = session.session.session_identifier
-        codec = ProviderShellCodec(session.provider_id, identifier)
-        shell = await AsyncShell.connect(
-            url, codec, job_id=terminal_job, rank=0, ping_interval=0.8, ping_timeout=0.8
-        )
-        async with shell:
-            assert (await shell.run("echo one")).output == "one\n"
-            pings = shell.liveness
-            assert pings is not None
-            # silent peer: probed after 0.8 s, a pong due within 0.8 s (1.3 s with the
-            # watch's 0.5 s tick; a loaded machine needs that): 3 pings or more
-            await asyncio.sleep(4.5)
-            assert not shell.closed, shell.close_reason
-            assert pings.responsive
-            assert (await shell.run("echo two")).output == "two\n"
+    async with watched_shell(local_server, terminal_job) as shell:
+        assert (await shell.run("echo one")).output == "one\n"
+        pings = shell.liveness
+        assert pings is not None
+        # silent peer: probed after 0.8 s, a pong due within 0.8 s (1.3 s with the
+        # watch's 0.5 s tick; a loaded machine needs that): 3 pings or more
+        await asyncio.sleep(4.5)
+        assert not shell.closed, shell.close_reason
+        assert pings.responsive
+        assert (await shell.run("echo two")).output == "two\n"
 
 
 async def test_output_left_unread_does_not_drop_the_connection(
@@ -381,25 +388,19 @@ async def test_output_left_unread_does_not_drop_the_connection(
     so does any pong behind it: the watch holds meanwhile (the peer's silence means nothing
     then), the connection stays up, and the caller then gets that output, in order."""
     _no_proxy_env(monkeypatch)
-    async with provider_session(local_server, terminal_job) as (session, url):
-        identifier = session.session.session_identifier
-        codec = ProviderShellCodec(session.provider_id, identifier)
-        shell = await AsyncShell.connect(
-            url, codec, job_id=terminal_job, rank=0, ping_interval=0.8, ping_timeout=0.8
-        )
-        async with shell:
-            assert (await shell.run("echo one")).output == "one\n"
-            await shell.send("for i in 1 2 3; do echo late-$i; sleep 0.5; done\n")
-            await asyncio.sleep(4.5)  # unread output: a pong behind it is not heard
-            assert not shell.closed, shell.close_reason
-            assert shell.liveness is not None
-            assert shell.liveness.responsive
-            seen = ""
-            deadline = time.monotonic() + 10
-            while "late-3" not in seen and time.monotonic() < deadline:
-                seen += await shell.read(timeout=1)
-            assert seen.index("late-1") < seen.index("late-2") < seen.index("late-3"), seen
-            assert (await shell.run("echo two")).output == "two\n"
+    async with watched_shell(local_server, terminal_job) as shell:
+        assert (await shell.run("echo one")).output == "one\n"
+        await shell.send("for i in 1 2 3; do echo late-$i; sleep 0.5; done\n")
+        await asyncio.sleep(4.5)  # unread output: a pong behind it is not heard
+        assert not shell.closed, shell.close_reason
+        assert shell.liveness is not None
+        assert shell.liveness.responsive
+        seen = ""
+        deadline = time.monotonic() + 10
+        while "late-3" not in seen and time.monotonic() < deadline:
+            seen += await shell.read(timeout=1)
+        assert seen.index("late-1") < seen.index("late-2") < seen.index("late-3"), seen
+        assert (await shell.run("echo two")).output == "two\n"
 
 
 def test_one_session_per_loop_closed_with_its_last_connection(

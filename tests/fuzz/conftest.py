@@ -18,7 +18,6 @@ from typing import Any
 
 import psutil
 import pytest
-import requests
 from hypothesis import HealthCheck, settings
 
 from ..conftest import LocalServerProcess
@@ -70,16 +69,6 @@ def fuzz_jupyter(
     ).start()
     yield server
     server.stop()
-
-
-def access_token(server: LocalServerProcess) -> str:
-    answer = requests.post(
-        server.url + "/auth/refresh",
-        headers={"Authorization": f"Bearer {server.refresh_token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["accessToken"])
 
 
 def _descendants(process: psutil.Process) -> set[int]:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ..conftest import LocalServerProcess
-from .conftest import LeakCheck, access_token, assert_no_traceback, log_size
+from ..conftest import LocalServerProcess, access_token
+from .conftest import LeakCheck, assert_no_traceback, log_size
 from .strategies import bodies, forged_tokens, header_texts, query_strings, texts
 from .wire import Answer, Client, assert_ucloud_answer
 

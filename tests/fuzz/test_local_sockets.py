@@ -21,8 +21,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from jupyter_ucloud.protocol import ShellResponseEnvelope
 
-from ..conftest import LocalServerProcess
-from .conftest import LeakCheck, access_token, assert_no_traceback, log_size
+from ..conftest import LocalServerProcess, access_token
+from .conftest import LeakCheck, assert_no_traceback, log_size
 from .strategies import field_values, json_values, mutated, texts, visible
 
 #: Close codes the servers may use: normal, going away, policy (bad frame, bad session), too big.
@@ -117,6 +117,17 @@ def assert_close_code(closed: int | None, sent: list[Any], received: list[Any]) 
     if closed == 1006 and any(len(frame) > MAX_FRAME for frame in sent):
         return
     assert closed is None or closed in ALLOWED_CLOSE, (closed, str(received[-3:])[:2000])
+
+
+def send_all(ws: ClientConnection, frames: list[Any]) -> int | None:
+    """Send ``frames`` in order; the close code if the socket closed on the way (1006: no
+    close frame), else ``None``."""
+    for frame in frames:
+        try:
+            ws.send(frame)
+        except ConnectionClosed as err:
+            return err.rcvd.code if err.rcvd is not None else 1006
+    return None
 
 
 def drain(ws: ClientConnection, until: float, stop: Any = None) -> tuple[list[Any], int | None]:
@@ -227,21 +238,12 @@ def test_shell_socket_frames(socks: Socks, data: st.DataObject) -> None:
     if hint is not None:
         url += "?usernameHint=" + quote(hint, safe="")
     with connect(url, open_timeout=10, max_size=None, close_timeout=5) as ws:
-        closed: int | None = None
         received: list[Any] = []
-        for frame in frames:
-            try:
-                ws.send(frame)
-            except ConnectionClosed as err:
-                closed = err.rcvd.code if err.rcvd is not None else 1006
-                break
+        closed = send_all(ws, frames)
         if closed is None:
             # The probe: a valid resize is acknowledged on its stream once the shell is open;
             # an uninitialized socket ignores it (and must not have crashed meanwhile).
-            try:
-                ws.send(json.dumps(envelope(RESIZE, "probe")))
-            except ConnectionClosed as err:
-                closed = err.rcvd.code if err.rcvd is not None else 1006
+            closed = send_all(ws, [json.dumps(envelope(RESIZE, "probe"))])
         if closed is None:
             received, closed = drain(
                 ws,
@@ -286,14 +288,8 @@ def test_follow_first_frames(socks: Socks, data: st.DataObject) -> None:
     except InvalidStatus as err:  # pragma: no cover - the upgrade itself is not fuzzed here
         raise AssertionError(err.response.status_code) from err
     with ws:
-        closed: int | None = None
         received: list[Any] = []
-        for frame in [first, *later]:
-            try:
-                ws.send(frame)
-            except ConnectionClosed as err:
-                closed = err.rcvd.code if err.rcvd is not None else 1006
-                break
+        closed = send_all(ws, [first, *later])
         if closed is None:
             received, closed = drain(ws, 1.0, stop=lambda f: f["payload"].get("initialJob"))
     started = any(f["payload"].get("initialJob") for f in received)

@@ -27,6 +27,8 @@ from jupyter_ucloud.protocol import (
     shell_call_name,
 )
 
+from ..conftest import access_token
+
 TERMINAL = {"name": "terminal", "version": "1"}
 BATCH = {"name": "batch", "version": "1"}
 
@@ -118,13 +120,7 @@ class Api:
 
 
 def api_for(server: Any) -> Api:
-    response = requests.post(
-        server.url + "/auth/refresh",
-        headers={"Authorization": f"Bearer {server.refresh_token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return Api(server.url, response.json()["accessToken"])
+    return Api(server.url, access_token(server))
 
 
 def assert_log_clean(server: Any) -> None:

@@ -13,6 +13,10 @@ loop (``read_turns``): a read stops coalescing once the round's budget is spent,
 that becomes readable after that is read in the next round. So many terminals streaming bulk
 output do not keep a keystroke's echo on another one waiting (issue 14), and a terminal that
 streams alone still sends 64 KiB frames.
+
+The terminal being typed into goes first (``foreground``): while it is, the terminals streaming
+meanwhile are put in the background, which lowers the CPU priority of their sessions (the nice
+value of the session's autogroup, ``background_nice``) until nobody has typed for a while.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from .foreground import foreground
 from .read_turns import BULK_BYTES, read_round
 
 __all__ = ["ProcessHandle", "PtyProcess"]
@@ -108,13 +113,45 @@ HANGUP_GRACE = 3.0
 TERM_GRACE = 2.0
 
 
+def _set_autogroup_nice(pid: int, nice: int) -> bool:
+    """Give the autogroup of ``pid``'s session (Linux's ``sched_autogroup``: the kernel shares the
+    CPUs between sessions first, then between the processes of each) the nice value ``nice``.
+    Any value from 0 up is allowed for one's own processes, and back down to 0 again.
+    ``False`` where there are no autogroups or the process is gone."""
+    try:
+        fd = os.open(f"/proc/{pid}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, str(nice).encode())
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 class PtyProcess:
     """A process group on a PTY. Create with ``await PtyProcess.spawn(...)``, or wrap a process
-    someone else started on a PTY whose master this process holds."""
+    someone else started on a PTY whose master this process holds.
 
-    def __init__(self, process: ProcessHandle, master_fd: int) -> None:
+    ``background_nice``: the nice value of the session's autogroup while the terminal streams
+    in the background of one being typed into (``foreground``; 0: unchanged), ``nice`` the
+    value it goes back to (the one it was started with)."""
+
+    def __init__(
+        self,
+        process: ProcessHandle,
+        master_fd: int,
+        *,
+        background_nice: int = 0,
+        nice: int = 0,
+    ) -> None:
         self._process = process
         self._fd: int | None = master_fd
+        self._background_nice = max(background_nice, nice)
+        self._nice = nice
+        self._lowered = False  # the session's autogroup has background_nice
         self._pending = bytearray()  # input not yet accepted by the PTY
         self._drained: asyncio.Future[None] | None = None
         self._writer_registered = False
@@ -216,6 +253,8 @@ class PtyProcess:
             return
         if not data:
             self.stop_output()
+        else:
+            foreground().streamed(self, len(data))
         try:
             waiting = on_output(data)
         except Exception:  # a consumer's bug: stop here rather than spin on a readable fd
@@ -286,6 +325,7 @@ class PtyProcess:
         """Queue ``data`` for the terminal's input; it is written as fast as the PTY takes it."""
         if self._fd is None or not data:
             return
+        foreground().typed(self)
         self._pending += data
         self._flush()
 
@@ -324,6 +364,17 @@ class PtyProcess:
         self._writer_registered = False
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+
+    def set_background(self, background: bool) -> None:
+        """Lower the session's CPU priority (to ``background_nice``) or give it back."""
+        if background == self._lowered or self._background_nice <= self._nice:
+            return
+        if self._process.returncode is not None or self._fd is None:
+            return  # the pid may be another process's by now
+        self._lowered = background
+        nice = self._background_nice if background else self._nice
+        if not _set_autogroup_nice(self._process.pid, nice):
+            log.debug("PTY %d: the session's priority was not changed", self._process.pid)
 
     def resize(self, cols: int, rows: int) -> None:
         """Set the window size; the foreground process group gets ``SIGWINCH``."""
@@ -381,9 +432,11 @@ class PtyProcess:
 
     def close(self) -> None:
         """Close the master side (the session gets SIGHUP when its terminal goes away)."""
-        fd, self._fd = self._fd, None
-        if fd is None:
+        if self._fd is None:
             return
+        self.set_background(False)  # what outlives the terminal in its session runs as before
+        foreground().forget(self)
+        fd, self._fd = self._fd, None
         loop = asyncio.get_running_loop()
         if self._writer_registered:
             loop.remove_writer(fd)

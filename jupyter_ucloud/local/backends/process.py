@@ -159,7 +159,12 @@ class ProcessBackend:
                 "Could not start a shell: the job's supervisor is gone", 503
             ) from err
         os.set_blocking(master, False)
-        shell = PtyProcess(process, master)
+        shell = PtyProcess(
+            process,
+            master,
+            background_nice=self._config.background_nice,
+            nice=self._config.job_nice,
+        )
         watched.shells.add(shell)
         self._spawn(self._forget_shell(watched, shell))
         return shell

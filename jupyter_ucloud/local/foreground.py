@@ -1,0 +1,127 @@
+"""The terminal being typed into goes first: other terminals' bulk output yields to it.
+
+The terminal typed into last is the *foreground* terminal for ``FOREGROUND_SECONDS`` after each
+keystroke. A terminal that streams output (reads of ``STREAMING_BYTES`` or more) meanwhile is a
+*background* terminal. While both exist, the event loop is *contended*, and:
+
+* the terminals' reads take short turns (``read_turns``: ``CONTENDED_BUDGET`` per round of the
+  loop instead of ``ROUND_BUDGET``), so a keystroke and its echo wait for a short round at most;
+* each background terminal is told so (:meth:`Background.set_background`; a PTY lowers the CPU
+  priority of its session, ``pty.PtyProcess``): the programs that fill those terminals yield
+  the CPUs to the shell being typed into, to the servers that carry its echo and to the browser.
+
+Each of the two halves alone missed: short turns cut a lone terminal's bulk output by a quarter
+(smaller frames), and a lower priority for every job (``job_nice``) cut it by two thirds, where
+the busy servers kept taking the CPU from the program writing. So neither applies to output
+nobody competes with: a terminal streaming alone, even one typed into, keeps 64 KiB reads and
+its priority. When nobody has typed for ``FOREGROUND_SECONDS``, every background terminal gets
+its priority back; a background terminal typed into gets it back at once.
+
+One :class:`Foreground` per event loop (:func:`foreground`), shared by all its terminals.
+Figures: docs/benchmarks.md, "The terminal being typed into goes first".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from typing import Protocol
+
+__all__ = [
+    "FOREGROUND_SECONDS",
+    "STREAMING_BYTES",
+    "Background",
+    "Foreground",
+    "foreground",
+]
+
+#: Seconds a terminal stays the foreground one after a keystroke.
+FOREGROUND_SECONDS = 2.0
+#: A read at least this large is output streaming (an echo or a prompt is far smaller).
+STREAMING_BYTES = 1024
+
+
+class Background(Protocol):
+    """A terminal that can be put in the background (and back)."""
+
+    def set_background(self, background: bool) -> None: ...
+
+
+class Foreground:
+    """Which terminal of one event loop is typed into, and which stream meanwhile."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._typed_at = -math.inf
+        self._typed: weakref.ref[Background] | None = None
+        self._streamed_at = -math.inf  # when a background terminal last streamed
+        self._background: weakref.WeakSet[Background] = weakref.WeakSet()
+        self._expiry: asyncio.TimerHandle | None = None
+
+    @property
+    def contended(self) -> bool:
+        """Whether a terminal is typed into while others stream."""
+        now = self._loop.time()
+        return (
+            now - self._typed_at < FOREGROUND_SECONDS
+            and now - self._streamed_at < FOREGROUND_SECONDS
+        )
+
+    def typed(self, terminal: Background) -> None:
+        """``terminal`` got input from its user."""
+        self._typed_at = self._loop.time()
+        if self._typed is not None and self._typed() is terminal:
+            return
+        self._typed = weakref.ref(terminal)
+        if terminal in self._background:
+            self._background.discard(terminal)
+            terminal.set_background(False)
+
+    def streamed(self, terminal: Background, size: int) -> None:
+        """``terminal`` gave ``size`` bytes of output in one read."""
+        if size < STREAMING_BYTES:
+            return
+        now = self._loop.time()
+        if now - self._typed_at >= FOREGROUND_SECONDS:
+            return  # nobody is typing: nothing to yield to
+        if self._typed is not None and self._typed() is terminal:
+            return  # the output of the terminal being typed into
+        self._streamed_at = now
+        if terminal not in self._background:
+            self._background.add(terminal)
+            terminal.set_background(True)
+            if self._expiry is None:
+                self._expiry = self._loop.call_at(self._typed_at + FOREGROUND_SECONDS, self._expire)
+
+    def forget(self, terminal: Background) -> None:
+        """``terminal`` is closed: nothing more to restore."""
+        self._background.discard(terminal)
+
+    @property
+    def background(self) -> list[Background]:
+        return list(self._background)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        left = self._typed_at + FOREGROUND_SECONDS - self._loop.time()
+        if left > 0:  # typed again since: look again when that keystroke is old enough
+            self._expiry = self._loop.call_later(left, self._expire)
+            return
+        waiting, self._background = list(self._background), weakref.WeakSet()
+        for terminal in waiting:
+            terminal.set_background(False)
+
+
+_foregrounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Foreground] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def foreground() -> Foreground:
+    """The running loop's :class:`Foreground`."""
+    loop = asyncio.get_running_loop()
+    found = _foregrounds.get(loop)
+    if found is None:
+        found = _foregrounds[loop] = Foreground(loop)
+    return found

@@ -1,0 +1,172 @@
+"""The terminal being typed into goes first (``local/foreground.py``), with real shells on a real
+embedded server: a job terminal streaming ``yes`` while another one is typed into gets a lower
+CPU priority for its session (the nice value of its autogroup), and gets it back when nobody
+types, or at once when it is typed into itself; a terminal streaming alone keeps its own."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from jupyter_ucloud.local.foreground import FOREGROUND_SECONDS
+
+from ..conftest import LocalServerProcess
+from .conftest import ShellSocket, api_for, assert_log_clean, job_processes, terminal_spec
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/autogroup").exists()
+    or Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() != "1",
+    reason="the kernel groups no processes by session here (sched_autogroup): no priority to set",
+)
+
+
+def autogroup_nice(pid: int) -> int:
+    """The nice value of the autogroup of ``pid``'s session ("/autogroup-123 nice 10")."""
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
+def shell_pid(shell: ShellSocket) -> int:
+    shell.input("echo pid-$$-end\n")
+    found = re.search(r"pid-(\d+)-end", shell.read_until("-end\r\n"))
+    assert found is not None
+    return int(found.group(1))
+
+
+@contextmanager
+def streaming(shell: ShellSocket) -> Iterator[list[int]]:
+    """``yes`` in ``shell``, its output read as fast as it comes by a thread (as a browser
+    would); yields the count of frames read so far."""
+    shell.input("yes\n")
+    frames = [0]
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                shell.ws.recv(timeout=0.2)
+            except TimeoutError:
+                continue
+            except Exception:
+                return
+            frames[0] += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield frames
+    finally:
+        stop.set()
+        reader.join(5)
+
+
+def type_until(typed: ShellSocket, condition: object, timeout: float = 10.0) -> bool:
+    """Type into ``typed`` every 50 ms until ``condition()`` holds (``False`` at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        typed.input("x")
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_until(condition: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def open_shells(server: LocalServerProcess, count: int) -> tuple[list[ShellSocket], str]:
+    api = api_for(server)
+    (job_id,) = api.create(terminal_spec())
+    api.wait_for_state(job_id, "RUNNING")
+    opened = []
+    for _ in range(count):
+        shell = ShellSocket(api.open_shell_session(job_id))
+        shell.initialize()
+        opened.append(shell)
+    return opened, job_id
+
+
+def test_a_terminal_streaming_while_another_is_typed_into_yields_the_cpu(
+    fresh_local_server: LocalServerProcess,
+) -> None:
+    (busy, typed), job_id = open_shells(fresh_local_server, 2)
+    try:
+        busy_pid, typed_pid = shell_pid(busy), shell_pid(typed)
+        with streaming(busy) as frames:
+            assert type_until(typed, lambda: autogroup_nice(busy_pid) == 10), (
+                "the streaming terminal kept its priority while another was typed into"
+            )
+            assert frames[0] > 0
+            # The whole session: `yes` too (what fills the terminal), not only its shell.
+            processes = job_processes(fresh_local_server.data_dir, job_id)
+            (yes,) = [p for p in processes if p.name() == "yes"]
+            assert autogroup_nice(yes.pid) == 10
+            assert autogroup_nice(typed_pid) == 0, "the terminal typed into was lowered"
+
+            # Nobody types: the priority comes back after FOREGROUND_SECONDS, not before.
+            last_keystroke = time.monotonic()
+            assert autogroup_nice(busy_pid) == 10
+            assert wait_until(lambda: autogroup_nice(busy_pid) == 0, FOREGROUND_SECONDS + 5)
+            assert time.monotonic() - last_keystroke >= FOREGROUND_SECONDS - 0.1
+            seen = frames[0]
+            assert wait_until(lambda: frames[0] > seen, 5), "the terminal stopped streaming"
+
+            # Lowered again, then typed into itself: its priority comes back at once.
+            assert type_until(typed, lambda: autogroup_nice(busy_pid) == 10)
+            busy.input("\x03")
+            assert wait_until(lambda: autogroup_nice(busy_pid) == 0, FOREGROUND_SECONDS / 2)
+        busy.input("echo after-$((6*7))\n")
+    finally:
+        for shell in (busy, typed):
+            shell.close()
+    assert_log_clean(fresh_local_server)
+
+
+def test_a_terminal_streaming_alone_keeps_its_priority(
+    fresh_local_server: LocalServerProcess,
+) -> None:
+    """Its own keystrokes, and another terminal nobody types in, change nothing."""
+    (busy, idle), _ = open_shells(fresh_local_server, 2)
+    try:
+        busy_pid = shell_pid(busy)
+        with streaming(busy) as frames:
+            seen = []
+            for i in range(40):
+                if i % 10 == 0:
+                    busy.input("z")  # typed into while it streams: still the foreground
+                seen.append(autogroup_nice(busy_pid))
+                time.sleep(0.05)
+            assert frames[0] > 0
+        assert set(seen) == {0}, seen
+    finally:
+        for shell in (busy, idle):
+            shell.close()
+
+
+def test_background_nice_0_keeps_every_priority(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"background_nice": 0}))
+    server = LocalServerProcess(tmp_path / "data", config_file=config).start()
+    try:
+        (busy, typed), _ = open_shells(server, 2)
+        busy_pid = shell_pid(busy)
+        with streaming(busy) as frames:
+            lowered = type_until(typed, lambda: autogroup_nice(busy_pid) != 0, timeout=3)
+            assert frames[0] > 0
+        assert not lowered
+        for shell in (busy, typed):
+            shell.close()
+    finally:
+        server.stop()

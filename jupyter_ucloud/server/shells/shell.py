@@ -153,7 +153,7 @@ class Shell(ClientSet, Pacing, Turns, InterruptSkip, Resizing, Ending, ProviderH
             self._check_interrupt_acked()
         self._deliver(text, start)
         if self._skipping or not self._pacing_behind():
-            return self._take_turn(started)
+            return self._take_turn(started, len(text))
         return self._wait_for_room()
 
     def _deliver(self, text: str, start: int) -> None:
@@ -201,6 +201,7 @@ class Shell(ClientSet, Pacing, Turns, InterruptSkip, Resizing, Ending, ProviderH
             return True
         sent.add_done_callback(self._input_sent)
         self.last_activity = _now_ms()
+        self._typed_into()
         return True
 
     def _input_sent(self, future: asyncio.Future[None]) -> None:
@@ -217,6 +218,7 @@ class Shell(ClientSet, Pacing, Turns, InterruptSkip, Resizing, Ending, ProviderH
         elif self._skipping and not self._leg.acks_seen:
             self._end_skip(self.buffer.end)  # no acks to place the boundary: it is here
         self.last_activity = _now_ms()
+        self._typed_into()
         async with self._input_lock:
             last = max(0, len(text) - 1) // STDIN_CHUNK * STDIN_CHUNK
             for start in range(0, len(text), STDIN_CHUNK):

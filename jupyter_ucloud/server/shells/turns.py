@@ -12,20 +12,33 @@ the provider leg an awaitable that is done when the round ends: that leg reads n
 before the loop has run whatever else was ready - keystrokes, other shells' echoes. The frame in
 hand is always delivered first, so an echo is never held back; a single bulk shell on a quiet
 server loses one loop round (microseconds) per ``ROUND_BUDGET`` of work.
+
+While a shell is typed into (for ``FOREGROUND_SECONDS`` after a keystroke) and other shells
+stream, a round gets ``CONTENDED_BUDGET`` instead: a keystroke or an echo that arrives during a
+round waits less for its end. A shell streaming alone, even one typed into, keeps the full
+budget and its large frames. (The embedded server does the same with its terminals' reads, and
+lowers the streaming terminals' CPU priority: ``local/foreground.py``.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
 
 from .state import ShellState
 
-__all__ = ["ROUND_BUDGET", "Turns"]
+__all__ = ["CONTENDED_BUDGET", "FOREGROUND_SECONDS", "ROUND_BUDGET", "Turns"]
 
 #: Seconds of output handling all shells together get per round of the event loop.
 ROUND_BUDGET = 0.002
+#: The same while a shell is typed into and others stream.
+CONTENDED_BUDGET = 0.0005
+#: Seconds a shell counts as typed into after a keystroke.
+FOREGROUND_SECONDS = 2.0
+#: An output frame at least this long is a shell streaming (an echo is far shorter).
+STREAMING_CHARS = 1024
 
 
 class _Round:
@@ -36,13 +49,34 @@ class _Round:
         self.spent = 0.0
         self.ended: asyncio.Future[None] | None = None  # done when the round ends
         self._ending = False
+        self._typed_at = -math.inf
+        self._typed: weakref.ref[Turns] | None = None  # the shell typed into last
+        self._streamed_at = -math.inf  # when another shell last streamed
+
+    def typed(self, shell: Turns) -> None:
+        self._typed_at = self.loop.time()
+        if self._typed is None or self._typed() is not shell:
+            self._typed = weakref.ref(shell)
+
+    def streamed(self, shell: Turns, chars: int) -> None:
+        if chars >= STREAMING_CHARS and (self._typed is None or self._typed() is not shell):
+            self._streamed_at = self.loop.time()
+
+    @property
+    def budget(self) -> float:
+        now = self.loop.time()
+        contended = (
+            now - self._typed_at < FOREGROUND_SECONDS
+            and now - self._streamed_at < FOREGROUND_SECONDS
+        )
+        return CONTENDED_BUDGET if contended else ROUND_BUDGET
 
     def charge(self, seconds: float) -> asyncio.Future[None] | None:
         self.spent += seconds
         if not self._ending:
             self._ending = True
             self.loop.call_soon(self._end)
-        if self.spent < ROUND_BUDGET:
+        if self.spent < self.budget:
             return None
         if self.ended is None:
             self.ended = self.loop.create_future()
@@ -59,15 +93,25 @@ class _Round:
 _rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Round] = weakref.WeakKeyDictionary()
 
 
+def _round() -> _Round:
+    loop = asyncio.get_running_loop()
+    found = _rounds.get(loop)
+    if found is None:
+        found = _rounds[loop] = _Round(loop)
+    return found
+
+
 class Turns(ShellState):
     """The part of a Shell that lets other shells go between its frames (module docstring)."""
 
-    def _take_turn(self, started: float) -> asyncio.Future[None] | None:
-        """Charge the output handling that began at ``started`` (``time.perf_counter()``) to
-        the round: ``None`` (read on at once) while the round's budget lasts, else a future
-        done when the round ends."""
-        loop = asyncio.get_running_loop()
-        found = _rounds.get(loop)
-        if found is None:
-            found = _rounds[loop] = _Round(loop)
+    def _typed_into(self) -> None:
+        """The shell got input from a client."""
+        _round().typed(self)
+
+    def _take_turn(self, started: float, chars: int) -> asyncio.Future[None] | None:
+        """Charge the handling of ``chars`` of output that began at ``started``
+        (``time.perf_counter()``) to the round: ``None`` (read on at once) while the round's
+        budget lasts, else a future done when the round ends."""
+        found = _round()
+        found.streamed(self, chars)
         return found.charge(time.perf_counter() - started)

@@ -6,16 +6,21 @@ keystroke. A terminal that streams output (reads of ``STREAMING_BYTES`` or more)
 
 * the terminals' reads take short turns (``read_turns``: ``CONTENDED_BUDGET`` per round of the
   loop instead of ``ROUND_BUDGET``), so a keystroke and its echo wait for a short round at most;
-* each background terminal is told so (:meth:`Background.set_background`; a PTY lowers the CPU
-  priority of its session, ``pty.PtyProcess``): the programs that fill those terminals yield
-  the CPUs to the shell being typed into, to the servers that carry its echo and to the browser.
+* each background terminal is told so (:meth:`Background.set_background`). A PTY
+  (``pty.PtyProcess``) is then read at most every ``BACKGROUND_READ_GAP`` seconds, and the CPU
+  priority of its session is lowered: the programs that fill those terminals, and the servers
+  that carry their output, leave the CPUs to the shell being typed into, to the servers that
+  carry its echo and to the browser. On a machine whose CPUs are busy, that is what the echo
+  waits for (each hop of a keystroke, browser -> Jupyter -> embedded server -> shell and back,
+  waits for a CPU). A background terminal's output slows down meanwhile: ``yes`` streams at
+  about a quarter of its rate (docs/benchmarks.md).
 
-Each of the two halves alone missed: short turns cut a lone terminal's bulk output by a quarter
-(smaller frames), and a lower priority for every job (``job_nice``) cut it by two thirds, where
-the busy servers kept taking the CPU from the program writing. So neither applies to output
+The halves alone missed: short turns cut a lone terminal's bulk output by a quarter (smaller
+frames), and a lower priority for every job (``job_nice``) cut it by two thirds, where the busy
+servers kept taking the CPU from the program writing. So nothing of this applies to output
 nobody competes with: a terminal streaming alone, even one typed into, keeps 64 KiB reads and
-its priority. When nobody has typed for ``FOREGROUND_SECONDS``, every background terminal gets
-its priority back; a background terminal typed into gets it back at once.
+its priority. When nobody has typed for ``FOREGROUND_SECONDS``, every background terminal comes
+back to the front; a background terminal typed into comes back at once.
 
 One :class:`Foreground` per event loop (:func:`foreground`), shared by all its terminals.
 Figures: docs/benchmarks.md, "The terminal being typed into goes first".
@@ -29,6 +34,7 @@ import weakref
 from typing import Protocol
 
 __all__ = [
+    "BACKGROUND_READ_GAP",
     "FOREGROUND_SECONDS",
     "STREAMING_BYTES",
     "Background",
@@ -40,6 +46,8 @@ __all__ = [
 FOREGROUND_SECONDS = 2.0
 #: A read at least this large is output streaming (an echo or a prompt is far smaller).
 STREAMING_BYTES = 1024
+#: Seconds between two reads of a background terminal.
+BACKGROUND_READ_GAP = 0.005
 
 
 class Background(Protocol):

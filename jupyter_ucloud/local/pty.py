@@ -15,8 +15,9 @@ output do not keep a keystroke's echo on another one waiting (issue 14), and a t
 streams alone still sends 64 KiB frames.
 
 The terminal being typed into goes first (``foreground``): while it is, the terminals streaming
-meanwhile are put in the background, which lowers the CPU priority of their sessions (the nice
-value of the session's autogroup, ``background_nice``) until nobody has typed for a while.
+meanwhile are put in the background: they are read at most every ``BACKGROUND_READ_GAP``
+seconds, and the CPU priority of their sessions is lowered (the nice value of the session's
+autogroup, ``background_nice``), until nobody has typed for a while.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .foreground import foreground
+from .foreground import BACKGROUND_READ_GAP, foreground
 from .read_turns import BULK_BYTES, read_round
 
 __all__ = ["ProcessHandle", "PtyProcess"]
@@ -151,6 +152,7 @@ class PtyProcess:
         self._fd: int | None = master_fd
         self._background_nice = max(background_nice, nice)
         self._nice = nice
+        self._background = False  # streaming while another terminal is typed into
         self._lowered = False  # the session's autogroup has background_nice
         self._pending = bytearray()  # input not yet accepted by the PTY
         self._drained: asyncio.Future[None] | None = None
@@ -267,6 +269,10 @@ class PtyProcess:
             self._unwatch_output()
             self._held = True
             asyncio.ensure_future(waiting).add_done_callback(self._consumer_ready)
+        elif self._background and self._streaming:
+            # another terminal is typed into: leave the CPUs to it for a while
+            self._unwatch_output()
+            asyncio.get_running_loop().call_later(BACKGROUND_READ_GAP, self._watch_output)
         elif len(data) >= BULK_BYTES and self._streaming and round_.spent_up:
             # bulk output when others may be waiting: they go first next round
             self._unwatch_output()
@@ -366,7 +372,10 @@ class PtyProcess:
             self._drained.set_result(None)
 
     def set_background(self, background: bool) -> None:
-        """Lower the session's CPU priority (to ``background_nice``) or give it back."""
+        """In the background (``foreground``), the terminal is read at most every
+        ``BACKGROUND_READ_GAP`` seconds and its session's CPU priority is lowered to
+        ``background_nice``; back in front, both come back."""
+        self._background = background
         if background == self._lowered or self._background_nice <= self._nice:
             return
         if self._process.returncode is not None or self._fd is None:

@@ -1,7 +1,8 @@
 """The terminal being typed into goes first (``local/foreground.py``), with real shells on a real
 embedded server: a job terminal streaming ``yes`` while another one is typed into gets a lower
-CPU priority for its session (the nice value of its autogroup), and gets it back when nobody
-types, or at once when it is typed into itself; a terminal streaming alone keeps its own."""
+CPU priority for its session (the nice value of its autogroup) and is still read, and gets its
+priority back when nobody types, or at once when it is typed into itself; a terminal streaming
+alone keeps its own."""
 
 from __future__ import annotations
 
@@ -114,6 +115,9 @@ def test_a_terminal_streaming_while_another_is_typed_into_yields_the_cpu(
             (yes,) = [p for p in processes if p.name() == "yes"]
             assert autogroup_nice(yes.pid) == 10
             assert autogroup_nice(typed_pid) == 0, "the terminal typed into was lowered"
+            # Slower, not stopped: a background terminal is still read (every 5 ms).
+            seen = frames[0]
+            assert type_until(typed, lambda: frames[0] > seen + 5, timeout=5)
 
             # Nobody types: the priority comes back after FOREGROUND_SECONDS, not before.
             last_keystroke = time.monotonic()

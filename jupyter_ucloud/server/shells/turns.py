@@ -7,7 +7,9 @@ on its browser socket - waited behind megabytes of other shells' output (issue 1
 0.5 s with ten shells streaming).
 
 So the output handling of all shells shares a budget per round of the loop (``ROUND_BUDGET``
-seconds in ``_on_output``, reset when the round ends). Once it is spent, ``_on_output`` hands
+seconds from the round's first ``_on_output`` on, reset when the round ends: wall-clock time,
+so that the provider legs' reading and decoding of frames between two ``_on_output`` calls,
+which run back to back without yielding, counts too). Once it is spent, ``_on_output`` hands
 the provider leg an awaitable that is done when the round ends: that leg reads no further frame
 before the loop has run whatever else was ready - keystrokes, other shells' echoes. The frame in
 hand is always delivered first, so an echo is never held back; a single bulk shell on a quiet
@@ -42,11 +44,11 @@ STREAMING_CHARS = 1024
 
 
 class _Round:
-    """What the shells have spent of the current round of one event loop."""
+    """The current round of one event loop: since when shells handle output in it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.spent = 0.0
+        self.began: float | None = None  # when the round's first output handling began
         self.ended: asyncio.Future[None] | None = None  # done when the round ends
         self._ending = False
         self._typed_at = -math.inf
@@ -71,12 +73,13 @@ class _Round:
         )
         return CONTENDED_BUDGET if contended else ROUND_BUDGET
 
-    def charge(self, seconds: float) -> asyncio.Future[None] | None:
-        self.spent += seconds
+    def charge(self, started: float) -> asyncio.Future[None] | None:
+        if self.began is None:
+            self.began = started
         if not self._ending:
             self._ending = True
             self.loop.call_soon(self._end)
-        if self.spent < self.budget:
+        if time.perf_counter() - self.began < self.budget:
             return None
         if self.ended is None:
             self.ended = self.loop.create_future()
@@ -84,7 +87,7 @@ class _Round:
 
     def _end(self) -> None:
         self._ending = False
-        self.spent = 0.0
+        self.began = None
         ended, self.ended = self.ended, None
         if ended is not None and not ended.done():
             ended.set_result(None)
@@ -114,4 +117,4 @@ class Turns(ShellState):
         budget lasts, else a future done when the round ends."""
         found = _round()
         found.streamed(self, chars)
-        return found.charge(time.perf_counter() - started)
+        return found.charge(started)

@@ -260,9 +260,10 @@ class LocalConfig(BaseModel):
     #: CPU priority (nice value of the session's autogroup) of a job terminal that streams
     #: output while another terminal is being typed into (process backend; see
     #: ``local/foreground.py``): ``yes`` in one terminal no longer slows the echo in another
-    #: (echo p99 with 10 terminals streaming: 15 ms against 40 ms for JupyterLab's own
-    #: terminal; docs/benchmarks.md). It gets its priority back 2 s after the last keystroke,
-    #: or at once when it is typed into. 0: terminals keep their priority.
+    #: (with the 5 ms read gap of ``foreground``; echo p99 with 10 terminals streaming: 30 ms,
+    #: against 49 ms for JupyterLab's own terminal and 100 ms before; docs/benchmarks.md). It
+    #: gets its priority back 2 s after the last keystroke, or at once when it is typed into.
+    #: 0: terminals keep their priority.
     background_nice: int = Field(default=10, ge=0, le=19)
     products: list[ProductSpec] = Field(default_factory=default_products)
     applications: list[ApplicationSpec] = Field(default_factory=default_applications)

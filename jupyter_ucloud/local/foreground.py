@@ -13,12 +13,12 @@ keystroke. A terminal that streams output (reads of ``STREAMING_BYTES`` or more)
   carry its echo and to the browser. On a machine whose CPUs are busy, that is what the echo
   waits for (each hop of a keystroke, browser -> Jupyter -> embedded server -> shell and back,
   waits for a CPU). A background terminal's output slows down meanwhile: ``yes`` streams at
-  about a quarter of its rate (docs/benchmarks.md).
+  about a third of its rate (docs/benchmarks.md).
 
-The halves alone missed: short turns cut a lone terminal's bulk output by a quarter (smaller
-frames), and a lower priority for every job (``job_nice``) cut it by two thirds, where the busy
-servers kept taking the CPU from the program writing. So nothing of this applies to output
-nobody competes with: a terminal streaming alone, even one typed into, keeps 64 KiB reads and
+Applied to every stream, these would cost a terminal streaming alone: short turns cut its bulk
+output by a quarter (smaller frames), a lower priority for every job (``job_nice``) by two
+thirds (the busy servers kept taking the CPU from the program writing), and the read gap caps
+it. So none of this applies to output nobody competes with: a terminal streaming alone, even one typed into, keeps 64 KiB reads and
 its priority. When nobody has typed for ``FOREGROUND_SECONDS``, every background terminal comes
 back to the front; a background terminal typed into comes back at once.
 
@@ -105,10 +105,6 @@ class Foreground:
     def forget(self, terminal: Background) -> None:
         """``terminal`` is closed: nothing more to restore."""
         self._background.discard(terminal)
-
-    @property
-    def background(self) -> list[Background]:
-        return list(self._background)
 
     def _expire(self) -> None:
         self._expiry = None

@@ -16,8 +16,8 @@ what was not read.
 
 While a terminal is typed into and others stream (``foreground``: the loop is *contended*), a
 round gets ``CONTENDED_BUDGET`` instead: a keystroke that arrives in the middle of a round waits
-less for its end, at the price of smaller frames for the streaming terminals. At 2 ms, one
-terminal streaming still doubled the echo's median on another (6.5 against 3.6 ms, issue 14).
+less for its end, at the price of smaller frames for the streaming terminals (with one terminal
+streaming, the echo's median on another was 6.8 ms at 2 ms and 3.6 ms at 0.5 ms in one run).
 """
 
 from __future__ import annotations

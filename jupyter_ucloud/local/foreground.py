@@ -18,9 +18,10 @@ keystroke. A terminal that streams output (reads of ``STREAMING_BYTES`` or more)
 Applied to every stream, these would cost a terminal streaming alone: short turns cut its bulk
 output by a quarter (smaller frames), a lower priority for every job (``job_nice``) by two
 thirds (the busy servers kept taking the CPU from the program writing), and the read gap caps
-it. So none of this applies to output nobody competes with: a terminal streaming alone, even one typed into, keeps 64 KiB reads and
-its priority. When nobody has typed for ``FOREGROUND_SECONDS``, every background terminal comes
-back to the front; a background terminal typed into comes back at once.
+it. So none of this applies to output nobody competes with: a terminal streaming alone, even
+one typed into, keeps 64 KiB reads and its priority. When nobody has typed for
+``FOREGROUND_SECONDS``, every background terminal comes back to the front; a background terminal
+typed into comes back at once.
 
 One :class:`Foreground` per event loop (:func:`foreground`), shared by all its terminals.
 Figures: docs/benchmarks.md, "The terminal being typed into goes first".

@@ -44,7 +44,8 @@ STREAMING_CHARS = 1024
 
 
 class _Round:
-    """The current round of one event loop: since when shells handle output in it."""
+    """The current round of one event loop (since when shells handle output in it), and
+    whether a shell is typed into while others stream (the round's budget)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop

@@ -10,7 +10,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,21 +68,21 @@ def streaming(shell: ShellSocket) -> Iterator[list[int]]:
         reader.join(5)
 
 
-def type_until(typed: ShellSocket, condition: object, timeout: float = 10.0) -> bool:
+def type_until(typed: ShellSocket, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Type into ``typed`` every 50 ms until ``condition()`` holds (``False`` at the timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         typed.input("x")
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.05)
     return False
 
 
-def wait_until(condition: object, timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.02)
     return False
@@ -165,12 +165,14 @@ def test_background_nice_0_keeps_every_priority(tmp_path: Path) -> None:
     server = LocalServerProcess(tmp_path / "data", config_file=config).start()
     try:
         (busy, typed), _ = open_shells(server, 2)
-        busy_pid = shell_pid(busy)
-        with streaming(busy) as frames:
-            lowered = type_until(typed, lambda: autogroup_nice(busy_pid) != 0, timeout=3)
-            assert frames[0] > 0
-        assert not lowered
-        for shell in (busy, typed):
-            shell.close()
+        try:
+            busy_pid = shell_pid(busy)
+            with streaming(busy) as frames:
+                lowered = type_until(typed, lambda: autogroup_nice(busy_pid) != 0, timeout=3)
+                assert frames[0] > 0
+            assert not lowered
+        finally:
+            for shell in (busy, typed):
+                shell.close()
     finally:
         server.stop()

@@ -215,6 +215,18 @@ class ShellSocket:
         self.ws.close()
 
 
+def open_shells(api: Api, count: int = 1) -> tuple[list[ShellSocket], str]:
+    """A running terminal job with ``count`` initialized shells into it: the shells, the job."""
+    (job_id,) = api.create(terminal_spec())
+    api.wait_for_state(job_id, "RUNNING")
+    opened = []
+    for _ in range(count):
+        shell = ShellSocket(api.open_shell_session(job_id))
+        shell.initialize()
+        opened.append(shell)
+    return opened, job_id
+
+
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 

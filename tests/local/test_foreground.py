@@ -19,7 +19,7 @@ import pytest
 from jupyter_ucloud.local.foreground import FOREGROUND_SECONDS
 
 from ..conftest import LocalServerProcess
-from .conftest import ShellSocket, api_for, assert_log_clean, job_processes, terminal_spec
+from .conftest import ShellSocket, api_for, assert_log_clean, job_processes, open_shells
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/autogroup").exists()
@@ -88,22 +88,10 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def open_shells(server: LocalServerProcess, count: int) -> tuple[list[ShellSocket], str]:
-    api = api_for(server)
-    (job_id,) = api.create(terminal_spec())
-    api.wait_for_state(job_id, "RUNNING")
-    opened = []
-    for _ in range(count):
-        shell = ShellSocket(api.open_shell_session(job_id))
-        shell.initialize()
-        opened.append(shell)
-    return opened, job_id
-
-
 def test_a_terminal_streaming_while_another_is_typed_into_yields_the_cpu(
     fresh_local_server: LocalServerProcess,
 ) -> None:
-    (busy, typed), job_id = open_shells(fresh_local_server, 2)
+    (busy, typed), job_id = open_shells(api_for(fresh_local_server), 2)
     try:
         busy_pid, typed_pid = shell_pid(busy), shell_pid(typed)
         with streaming(busy) as frames:
@@ -142,7 +130,7 @@ def test_a_terminal_streaming_alone_keeps_its_priority(
     fresh_local_server: LocalServerProcess,
 ) -> None:
     """Its own keystrokes, and another terminal nobody types in, change nothing."""
-    (busy, idle), _ = open_shells(fresh_local_server, 2)
+    (busy, idle), _ = open_shells(api_for(fresh_local_server), 2)
     try:
         busy_pid = shell_pid(busy)
         with streaming(busy) as frames:
@@ -164,7 +152,7 @@ def test_background_nice_0_keeps_every_priority(tmp_path: Path) -> None:
     config.write_text(json.dumps({"background_nice": 0}))
     server = LocalServerProcess(tmp_path / "data", config_file=config).start()
     try:
-        (busy, typed), _ = open_shells(server, 2)
+        (busy, typed), _ = open_shells(api_for(server), 2)
         try:
             busy_pid = shell_pid(busy)
             with streaming(busy) as frames:

@@ -22,6 +22,7 @@ from .conftest import (
     api_for,
     batch_spec,
     job_processes,
+    open_shells,
     terminal_spec,
     wait_no_processes,
 )
@@ -369,11 +370,7 @@ def test_job_environment_is_built_from_the_allow_list(tmp_path: Path) -> None:
             else:
                 os.environ[name] = value
     try:
-        api = api_for(server)
-        (job_id,) = api.create(terminal_spec())
-        api.wait_for_state(job_id, "RUNNING")
-        shell = ShellSocket(api.open_shell_session(job_id))
-        shell.initialize()
+        (shell,), job_id = open_shells(api_for(server))
         shell.input("env; echo env-$((1+1))-done\n")
         output = shell.read_until("env-2-done")
         for value in canaries.values():
@@ -398,11 +395,8 @@ def test_closing_a_shell_gives_its_programs_time_to_clean_up(
     HUP gets to do it); terminating the job does not wait for that."""
     server = fresh_local_server
     api = api_for(server)
-    (job_id,) = api.create(terminal_spec())
-    api.wait_for_state(job_id, "RUNNING")
+    (shell,), job_id = open_shells(api)
     folder = server.data_dir / "jobs" / job_id / "rank-0"
-    shell = ShellSocket(api.open_shell_session(job_id))
-    shell.initialize()
     shell.input(
         'bash -c \'trap "sleep 1; echo cleaned > cleaned.txt; exit" HUP; echo armed-$((1+1));'
         " while true; do sleep 0.1; done'\n"
@@ -434,11 +428,7 @@ def test_jobs_run_at_a_lower_cpu_priority(tmp_path: Path, job_nice: int | None) 
         assert server.proc is not None
         base = psutil.Process(server.proc.pid).nice()
         expected = min(base + (job_nice or 0), 19)
-        api = api_for(server)
-        (job_id,) = api.create(terminal_spec())
-        api.wait_for_state(job_id, "RUNNING")
-        shell = ShellSocket(api.open_shell_session(job_id))
-        shell.initialize()
+        (shell,), job_id = open_shells(api_for(server))
         shell.input("sleep 77 & echo nice-$(nice)-done\n")
         shell.read_until(f"nice-{expected}-done")
         processes = job_processes(server.data_dir, job_id)

@@ -256,7 +256,7 @@ class PtyProcess:
         if not data:
             self.stop_output()
         else:
-            foreground().streamed(self, len(data))
+            round_.foreground.streamed(self, len(data))
         try:
             waiting = on_output(data)
         except Exception:  # a consumer's bug: stop here rather than spin on a readable fd

@@ -43,7 +43,7 @@ class ReadRound:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, foreground: Foreground) -> None:
         self._loop = loop
-        self._foreground = foreground
+        self.foreground = foreground  # whose state sets the budget
         self.spent = 0.0
         self._ending = False
         self._next: list[Callable[[], None]] = []  # to watch again next round, in turn order
@@ -52,7 +52,7 @@ class ReadRound:
     @property
     def budget(self) -> float:
         """Seconds of reading this round gets."""
-        return CONTENDED_BUDGET if self._foreground.contended else ROUND_BUDGET
+        return CONTENDED_BUDGET if self.foreground.contended else ROUND_BUDGET
 
     @property
     def spent_up(self) -> bool:

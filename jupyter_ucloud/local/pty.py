@@ -18,6 +18,10 @@ The terminal being typed into goes first (``foreground``): while it is, the term
 meanwhile are put in the background: they are read at most every ``BACKGROUND_READ_GAP``
 seconds, and the CPU priority of their sessions is lowered (the nice value of the session's
 autogroup, ``background_nice``), until nobody has typed for a while.
+
+Interrupts: the master is in packet mode (``pty_packets``), so the reader sees where in the
+output the terminal acted on a ``^C`` written to it (discarded its queued output); the provider
+acknowledges the ``^C`` right there (:meth:`PtyProcess.on_interrupt_taken`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .foreground import BACKGROUND_READ_GAP, foreground
+from .pty_packets import DISCARDED, discards_output, enable_packet_mode
 from .read_turns import BULK_BYTES, read_round
 
 __all__ = ["ProcessHandle", "PtyProcess"]
@@ -161,6 +166,10 @@ class PtyProcess:
         self._on_output: Callable[[bytes], Awaitable[object] | None] | None = None
         self._streaming = False  # the reader callback of stream_output is registered
         self._held = False  # the consumer has not taken the last chunk yet
+        self._packets = enable_packet_mode(master_fd)
+        self._interrupting = False  # an interrupt was written, the terminal did not act yet
+        self._on_interrupt_taken: list[Callable[[], None]] = []
+        self._discarded = False  # a read met the terminal's discard (see _read_available)
 
     @classmethod
     async def spawn(
@@ -207,9 +216,11 @@ class PtyProcess:
 
         Returns ``b""`` once the terminal is closed (every process holding it has exited)."""
         while True:
+            self._interrupt_acted_on()  # the caller took what was read before the discard
             chunk = self._read_available(max_bytes)
             if chunk is not None:
                 return chunk
+            self._interrupt_acted_on()
             await self._wait_readable()
 
     def stream_output(self, on_output: Callable[[bytes], Awaitable[object] | None]) -> None:
@@ -252,6 +263,7 @@ class PtyProcess:
         started = time.perf_counter()
         data = self._read_available(READ_CHUNK, started + round_.left)
         if data is None:
+            self._interrupt_acted_on()
             return
         if not data:
             self.stop_output()
@@ -265,6 +277,7 @@ class PtyProcess:
             return
         finally:
             round_.charge(time.perf_counter() - started)
+            self._interrupt_acted_on()  # after the output written before it was handed on
         if waiting is not None and data:
             self._unwatch_output()
             self._held = True
@@ -286,15 +299,19 @@ class PtyProcess:
 
     def _read_available(self, max_bytes: int, deadline: float | None = None) -> bytes | None:
         """Everything available now (coalesced; after ``deadline``, a ``time.perf_counter()``,
-        no further ``os.read`` than the first), ``b""`` at EOF, ``None`` when nothing is."""
+        no further ``os.read`` than the first), ``b""`` at EOF, ``None`` when nothing is.
+
+        In packet mode, a status packet saying the terminal discarded its output ends the
+        read (``_discarded``): what was read before it goes to the consumer first."""
         if self._fd is None:
             return b""
         data = bytearray()
+        header = 1 if self._packets else 0  # each packet's first byte: 0, or a status
         while len(data) < max_bytes:
             if data and deadline is not None and time.perf_counter() > deadline:
                 break  # others' turn (see the module docstring)
             try:
-                chunk = os.read(self._fd, max_bytes - len(data))
+                chunk = os.read(self._fd, max_bytes - len(data) + header)
             except BlockingIOError:
                 break
             except OSError as err:  # EIO: the slave side is closed (the shell exited)
@@ -305,7 +322,12 @@ class PtyProcess:
                 if not data:
                     return b""
                 break
-            data += chunk
+            if header and chunk[0]:
+                if chunk[0] & DISCARDED:
+                    self._discarded = True
+                    break
+                continue  # flow control news (^S, ^Q): nothing to pass on
+            data += memoryview(chunk)[header:]
         return bytes(data) if data else None
 
     async def _wait_readable(self) -> None:
@@ -332,8 +354,42 @@ class PtyProcess:
         if self._fd is None or not data:
             return
         foreground().typed(self)
+        if self._packets and discards_output(self._fd, data):
+            self._interrupting = True
         self._pending += data
         self._flush()
+
+    @property
+    def interrupting(self) -> bool:
+        """Whether an interrupt (``^C`` and the like) was written that the terminal has not
+        acted on yet (see ``pty_packets``)."""
+        return self._interrupting
+
+    def on_interrupt_taken(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the terminal acted on the interrupts written so far: right
+        when the read meets its discard, after the output read before it went to the consumer
+        and before any later output does (the stale output still to come is at most
+        ``pty_packets.UNFLUSHED_CHARS``). At once when there is none; also when the PTY
+        closes. The terminal is only read while the consumer takes output: a caller whose
+        consumer may stall needs a timeout of its own."""
+        if not self._interrupting:
+            callback()
+        else:
+            self._on_interrupt_taken.append(callback)
+
+    def _interrupt_acted_on(self) -> None:
+        if self._discarded:  # a read met the terminal's discard
+            self._discarded = False
+            self._end_interrupt()
+
+    def _end_interrupt(self) -> None:
+        self._interrupting = False
+        callbacks, self._on_interrupt_taken = self._on_interrupt_taken, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # one caller's bug must not stop the reading
+                log.exception("PTY interrupt callback failed")
 
     @property
     def drained(self) -> bool:
@@ -461,4 +517,5 @@ class PtyProcess:
         self._pending.clear()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+        self._end_interrupt()
         os.close(fd)

@@ -30,6 +30,13 @@ and each read coalesces what is available (up to 64 KiB) into one frame. Input t
 not take yet holds the reading of further frames (the client is pushed back); meanwhile a ping
 goes out every ``INPUT_STALL_PROBE`` seconds, so that a client that left is noticed (a write to
 it fails) and its shell ends, even when the shell neither reads nor prints.
+
+Interrupts: input with a ``^C`` (or ``^\\``, ``^Z``) that the terminal answers by discarding its
+output is acknowledged where the terminal did so, in the output stream
+(``PtyProcess.on_interrupt_taken``; after ``INTERRUPT_ACK_WAIT`` seconds at the latest):
+output before the ack was written before the interrupt, output after it came after, apart from
+a few KiB the terminal still held (``pty_packets``). Clients skip stale output up to the ack
+(the Jupyter bridge does). Frames that follow are read only after the ack.
 """
 
 from __future__ import annotations
@@ -87,6 +94,7 @@ EXIT_SETTLE = 0.1  # seconds between a shell's hang-up and saying why it ended
 EXIT_REFRESH_LIMIT = 3.0  # seconds to wait for the backend to say whether the job ended
 MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
 INPUT_STALL_PROBE = 2.0  # seconds between pings while input waits for the terminal
+INTERRUPT_ACK_WAIT = 1.0  # seconds an interrupt's ack waits for the terminal to act on it
 
 
 def close_reason(text: str) -> str:
@@ -218,7 +226,9 @@ class ProviderShellSocket(UCloudHandshakeErrors):
             if plain is not None:
                 shell.write(plain[0].encode("utf-8", "replace"))
                 if not shell.drained:
-                    return self._ack_when_drained(shell, plain[1])
+                    return self._ack_when_taken(shell, plain[1])
+                if shell.interrupting:
+                    return self._ack_at_interrupt(shell, plain[1])
                 return self._ack_now(plain[1])
         return self._on_request(frame)
 
@@ -240,9 +250,32 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         if not future.cancelled():
             future.exception()  # a closed socket: on_close cleans up
 
-    async def _ack_when_drained(self, shell: PtyProcess, stream_id: str) -> None:
+    async def _ack_when_taken(self, shell: PtyProcess, stream_id: str) -> None:
+        """Acknowledge input once the terminal took all of it (and acted on an interrupt in
+        it)."""
         await self._drain(shell)
-        await self._send(_ack_frame(stream_id))
+        if shell.interrupting and not self._closed:
+            await self._ack_at_interrupt(shell, stream_id)
+        else:
+            await self._send(_ack_frame(stream_id))
+
+    def _ack_at_interrupt(self, shell: PtyProcess, stream_id: str) -> asyncio.Future[None]:
+        """Acknowledge right where the terminal acts on the interrupt just written, between
+        the output before and after it (from the PTY's reader), or after
+        ``INTERRUPT_ACK_WAIT`` seconds (the PTY is not read while this socket's client does not
+        read). Done when the ack is out: tornado reads the next frame only then."""
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[None] = loop.create_future()
+
+        def ack() -> None:
+            if not acked.done():
+                timer.cancel()
+                self._ack_now(stream_id)
+                acked.set_result(None)
+
+        timer = loop.call_later(INTERRUPT_ACK_WAIT, ack)
+        shell.on_interrupt_taken(ack)
+        return acked
 
     async def _drain(self, shell: PtyProcess) -> None:
         """Wait until the terminal took every byte written to it. Tornado reads no frame
@@ -285,8 +318,9 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         shell = self._shell
         if isinstance(payload, ShellInput):
             shell.write(payload.data.encode("utf-8", "replace"))
-            await self._drain(shell)
-        elif isinstance(payload, (ShellResize, ShellInitialize)):
+            await self._ack_when_taken(shell, envelope.stream_id)
+            return
+        if isinstance(payload, (ShellResize, ShellInitialize)):
             shell.resize(payload.cols, payload.rows)
         await self._send(_ack_frame(envelope.stream_id))
 

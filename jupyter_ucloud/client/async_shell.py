@@ -76,17 +76,20 @@ class AsyncShell(ShellState):
         self.acks_seen = False
         self._watched: int | None = None
         self._watched_at: int | None = None
+        self._on_watched_ack: Callable[[], None] | None = None
         self._on_output: OutputHandler | None = None
         self._on_closed: Callable[[], None] | None = None
         self._pump: asyncio.Task[None] | None = None
 
-    def watch_next_input(self) -> int | None:
-        """Remember where in the output the provider acknowledges the *next* ``send``.
+    def watch_next_input(self, on_acked: Callable[[], None] | None = None) -> int | None:
+        """Remember where in the output the provider acknowledges the *next* ``send``, and
+        call ``on_acked`` right when it does (from the read loop, before any later frame).
 
         Call it right before ``send``. Returns the request's stream id, or ``None`` when this
         connection has no acks (terminado). See :meth:`ack_position`."""
         stream = getattr(self._codec, "next_stream", None)
         self._watched, self._watched_at = stream, None
+        self._on_watched_ack = on_acked if stream is not None else None
         return stream
 
     def ack_position(self) -> int | None:
@@ -109,6 +112,9 @@ class AsyncShell(ShellState):
             watched = self._watched
             if watched is not None and self._watched_at is None and stream >= watched:
                 self._watched_at = self.output_chars
+                on_acked, self._on_watched_ack = self._on_watched_ack, None
+                if on_acked is not None:
+                    on_acked()
         return events
 
     def _keep_alive(self, timeout: float) -> None:

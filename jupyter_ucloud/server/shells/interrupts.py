@@ -9,9 +9,9 @@ ack: only the last ``INTERRUPT_TAIL_CHARS`` of output) until the *boundary* is k
 position from which everything is delivered in full:
 
 - where the provider acknowledged that input (UCloud providers ``ack`` every ``input``; the
-  embedded one after writing it to the PTY, so output before the ack was produced before the
-  interrupt and output after it came after). Input typed next is acked later still, so
-  nothing it produces is ever skipped;
+  embedded one right where the terminal acted on the interrupt, ``local.pty_packets``, so
+  output before the ack was produced before the interrupt and output after it came after).
+  Input typed next is acked later still, so nothing it produces is ever skipped;
 - with a provider that has not acked anything, where the output was when the client sent its
   next input;
 - in any case, where the output was ``INTERRUPT_FLUSH_SECONDS`` after the interrupt.
@@ -20,8 +20,8 @@ Clients then continue from ``INTERRUPT_TAIL_CHARS`` before the boundary (the las
 of the stale output, then the prompt). The flood stops on screen as soon as the PTY stops it.
 
 Where the other parts take part: ``Shell.write`` starts a skip and, with a provider that does
-not ack, ends it at the next input; ``_on_output`` looks for the ack on each frame while
-``_skipping`` and does not pace; ``_deliver`` and the senders hold the output back meanwhile,
+not ack, ends it at the next input; the provider leg calls ``_check_interrupt_acked`` when the
+ack comes (also when no output follows it); ``_on_output`` does not pace while ``_skipping``; ``_deliver`` and the senders hold the output back meanwhile,
 then move each client on to its ``skip_floor``.
 """
 

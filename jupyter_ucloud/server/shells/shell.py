@@ -149,8 +149,6 @@ class Shell(ClientSet, Pacing, Turns, InterruptSkip, Resizing, Ending, ProviderH
         keep_from = min(wanted) if wanted and not self._skipping else None
         self.buffer.append(text, keep_from)
         self.last_activity = _now_ms()
-        if self._skipping:
-            self._check_interrupt_acked()
         self._deliver(text, start)
         if self._skipping or not self._pacing_behind():
             return self._take_turn(started, len(text))
@@ -223,7 +221,8 @@ class Shell(ClientSet, Pacing, Turns, InterruptSkip, Resizing, Ending, ProviderH
             last = max(0, len(text) - 1) // STDIN_CHUNK * STDIN_CHUNK
             for start in range(0, len(text), STDIN_CHUNK):
                 if interrupt and start == last:
-                    self._leg.watch_next_input()  # the boundary is where this one is acked
+                    # the boundary is where this one is acked
+                    self._leg.watch_next_input(self._check_interrupt_acked)
                 await self._leg.send(text[start : start + STDIN_CHUNK])
 
 

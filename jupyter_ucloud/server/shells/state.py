@@ -40,8 +40,9 @@ class ProviderLeg(Protocol):
 
     async def close(self) -> None: ...
 
-    def watch_next_input(self) -> int | None:
-        """Remember where in the output the provider acknowledges the next ``send``."""
+    def watch_next_input(self, on_acked: Callable[[], None] | None = None) -> int | None:
+        """Remember where in the output the provider acknowledges the next ``send``; call
+        ``on_acked`` when it does."""
 
     def ack_position(self) -> int | None:
         """``output_chars`` when the watched input was acknowledged, else ``None``."""

@@ -21,8 +21,9 @@ of the stale output, then the prompt). The flood stops on screen as soon as the 
 
 Where the other parts take part: ``Shell.write`` starts a skip and, with a provider that does
 not ack, ends it at the next input; the provider leg calls ``_check_interrupt_acked`` when the
-ack comes (also when no output follows it); ``_on_output`` does not pace while ``_skipping``; ``_deliver`` and the senders hold the output back meanwhile,
-then move each client on to its ``skip_floor``.
+ack comes (also when no output follows it); ``_on_output`` does not pace while ``_skipping``;
+``_deliver`` and the senders hold the output back meanwhile, then move each client on to its
+``skip_floor``.
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ def test_ctrl_c_is_acked_after_the_stale_flood(api: Api, shells) -> None:
         stale.append(after)
         shell.close()
         api.terminate(job_id)
+    print(f"chars of the flood after the ack of Ctrl-C, {ROUNDS} rounds: {sorted(stale)}")
     assert max(stale) <= UNFLUSHED_CHARS, sorted(stale)
 
 

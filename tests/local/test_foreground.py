@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 
 from jupyter_ucloud.local.foreground import FOREGROUND_SECONDS
@@ -164,3 +166,28 @@ def test_background_nice_0_keeps_every_priority(tmp_path: Path) -> None:
                 shell.close()
     finally:
         server.stop()
+
+
+def test_a_killed_server_leaves_no_session_lowered(
+    fresh_local_server: LocalServerProcess,
+) -> None:
+    """kill -9 of the embedded server while a terminal is in the background: its shell hangs
+    up with the terminal, and what outlives the shell in its session (``nohup``) runs at the
+    job's priority again, not at ``background_nice`` for the rest of the job."""
+    server = fresh_local_server
+    (busy, typed), job_id = open_shells(api_for(server), 2)
+    busy_pid = shell_pid(busy)
+    busy.input("nohup sleep 300 >/dev/null 2>&1 & echo started-$((6*7))\n")
+    busy.read_until("started-42")
+    (sleeper,) = [
+        p for p in job_processes(server.data_dir, job_id) if p.cmdline() == ["sleep", "300"]
+    ]
+    with streaming(busy):
+        assert type_until(typed, lambda: autogroup_nice(sleeper.pid) == 10)
+        server.proc.send_signal(signal.SIGKILL)  # no chance to give the priority back
+        server.proc.wait(10)
+    assert wait_until(lambda: not psutil.pid_exists(busy_pid), 10), "the shell outlived its PTY"
+    assert sleeper.is_running()
+    assert wait_until(lambda: autogroup_nice(sleeper.pid) == 0, 5), (
+        "the session stayed lowered after its terminal was gone"
+    )

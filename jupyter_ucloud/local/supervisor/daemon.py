@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from . import wire
-from .processes import Started, become_subreaper, descendants, signal_all, spawn
+from .processes import (
+    Started,
+    become_subreaper,
+    descendants,
+    restore_session_priority,
+    signal_all,
+    spawn,
+)
 from .spec import SupervisorSpec, rank_log_paths
 
 __all__ = ["Supervisor", "main"]
@@ -272,6 +279,15 @@ class Supervisor:
             if shell is not None:
                 self._send(shell.connection, {"event": "exit", "status": code})
                 shell.connection.close()
+                self._restore_priority(pid)
+
+    def _restore_priority(self, session_id: int) -> None:
+        """What outlives a shell in its session runs at the job's priority, whatever the
+        server had set for the terminal (``restore_session_priority``)."""
+        done = asyncio.get_running_loop().run_in_executor(
+            None, restore_session_priority, session_id, self.spec.nice
+        )
+        done.add_done_callback(_log_failure)
 
     def _rank_exited(self, index: int, rank: _Rank, code: int) -> None:
         rank.exit = code
@@ -461,6 +477,11 @@ class Supervisor:
         except OSError:
             return False
         return sent == len(data)
+
+
+def _log_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("restoring a shell session's priority failed: %r", done.exception())
 
 
 def _describe(err: OSError) -> str:

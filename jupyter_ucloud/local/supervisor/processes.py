@@ -170,6 +170,33 @@ def _lower_priority(nice: int) -> None:
         os.close(fd)
 
 
+def restore_session_priority(session_id: int, nice: int) -> bool:
+    """Give the autogroup of session ``session_id`` (a shell's, after the shell exited) the
+    nice value ``nice`` again, through any of its processes still alive (``nohup`` ones): the
+    server lowers a terminal's session while another is typed into, and one that crashed
+    meanwhile could not give it back. ``False`` when no process of the session is left (or
+    there are no autogroups). Scans ``/proc``: about a millisecond, so not on an event loop."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if len(fields) < 4 or fields[0] == b"Z" or int(fields[3]) != session_id:
+                continue
+            fd = os.open(f"/proc/{entry.name}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
+        except (OSError, IndexError, ValueError):
+            continue
+        try:
+            os.write(fd, str(nice).encode())
+            return True  # the session's processes share one autogroup
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return False
+
+
 def _read_all(fd: int) -> bytes:
     chunks: list[bytes] = []
     while True:

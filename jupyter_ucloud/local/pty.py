@@ -43,6 +43,7 @@ from typing import Protocol
 from .foreground import BACKGROUND_READ_GAP, foreground
 from .pty_packets import DISCARDED, discards_output, enable_packet_mode
 from .read_turns import BULK_BYTES, read_round
+from .supervisor.processes import live_processes
 
 __all__ = ["ProcessHandle", "PtyProcess"]
 
@@ -81,19 +82,9 @@ def _session_groups(session_id: int) -> set[int]:
     return groups
 
 
-def _session_groups_alive(session_id: int) -> bool:
+def _anyone_in_session(session_id: int) -> bool:
     """Whether any process of the session is alive (zombies do not count)."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == session_id:
-            return True
-    return False
+    return any(process.session == session_id for process in live_processes())
 
 
 def _clamp(value: int) -> int:
@@ -487,7 +478,7 @@ class PtyProcess:
         every 50 ms while a shell closes."""
         if self._process.returncode is None:
             return True
-        return await asyncio.to_thread(_session_groups_alive, self._process.pid)
+        return await asyncio.to_thread(_anyone_in_session, self._process.pid)
 
     async def _session_gone(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()

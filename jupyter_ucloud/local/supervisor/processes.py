@@ -23,13 +23,17 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
+    "LiveProcess",
     "Started",
     "become_subreaper",
     "descendants",
+    "live_processes",
+    "restore_session_priority",
     "signal_all",
     "spawn",
 ]
@@ -176,16 +180,12 @@ def restore_session_priority(session_id: int, nice: int) -> bool:
     server lowers a terminal's session while another is typed into, and one that crashed
     meanwhile could not give it back. ``False`` when no process of the session is left (or
     there are no autogroups). Scans ``/proc``: about a millisecond, so not on an event loop."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+    for process in live_processes():
+        if process.session != session_id:
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            if len(fields) < 4 or fields[0] == b"Z" or int(fields[3]) != session_id:
-                continue
-            fd = os.open(f"/proc/{entry.name}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
-        except (OSError, IndexError, ValueError):
+            fd = os.open(f"/proc/{process.pid}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
             continue
         try:
             os.write(fd, str(nice).encode())
@@ -209,27 +209,33 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
 
 
-def _parent_links() -> dict[int, int]:
-    """pid -> parent pid of every process (from ``/proc/<pid>/stat``)."""
-    links = {}
+class LiveProcess(NamedTuple):
+    pid: int
+    parent: int
+    session: int
+
+
+def live_processes() -> Iterator[LiveProcess]:
+    """Every live (non-zombie) process, from ``/proc/<pid>/stat``."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as stat:
                 fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
+            if fields[0] == b"Z":
+                continue
+            found = LiveProcess(int(entry.name), int(fields[1]), int(fields[3]))
+        except (OSError, IndexError, ValueError):
             continue
-        if len(fields) > 1 and fields[0] != b"Z":
-            links[int(entry.name)] = int(fields[1])
-    return links
+        yield found
 
 
 def descendants(root: int) -> set[int]:
     """Every live (non-zombie) process below ``root``."""
     children: dict[int, list[int]] = {}
-    for pid, parent in _parent_links().items():
-        children.setdefault(parent, []).append(pid)
+    for process in live_processes():
+        children.setdefault(process.parent, []).append(process.pid)
     found: set[int] = set()
     stack = [root]
     while stack:

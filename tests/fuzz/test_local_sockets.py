@@ -173,8 +173,15 @@ def _visible_strings(value: Any) -> Any:
     return value
 
 
+#: Input with Ctrl-C, Ctrl-\ and Ctrl-Z between visible text: at bash's prompt these run nothing,
+#: and each is acknowledged only once the terminal acted on it (``local/pty_packets.py``).
+interrupt_inputs = st.lists(
+    st.sampled_from(["\x03", "\x1c", "\x1a"]) | texts.map(visible), min_size=1, max_size=4
+).map(lambda parts: json.dumps(envelope({"type": "input", "data": "".join(parts)})))
+
 #: Well-formed envelopes with broken payloads: what an open shell must take without closing.
 envelope_frames = st.one_of(
+    interrupt_inputs,
     mutated(INPUT).map(lambda p: json.dumps(envelope(_visible_strings(p)))),
     mutated(RESIZE).map(lambda p: json.dumps(envelope(p))),
     mutated({"type": "initialize", "sessionIdentifier": "x", "cols": 80, "rows": 24}).map(

@@ -221,6 +221,14 @@ def visible(text: str) -> str:
     return "".join(c for c in text if not (c < " " or "\x7f" <= c <= "\x9f"))
 
 
+#: Typing with Ctrl-C, Ctrl-\ and Ctrl-Z between visible text: at bash's prompt these run
+#: nothing; each starts the skip of stale output in the bridge, and its ack waits for the
+#: terminal to act on it in the embedded server (``local/pty_packets.py``).
+interrupted_typing = st.lists(
+    st.sampled_from(["\x03", "\x1c", "\x1a"]) | texts.map(visible), min_size=1, max_size=4
+).map("".join)
+
+
 def forged_tokens(secret: bytes) -> st.SearchStrategy[str | None]:
     """Bearer tokens that must all be refused: none, garbage, a JWT signed with another secret,
     one with ``alg: none``, an expired one signed with the real secret, wrong claims."""

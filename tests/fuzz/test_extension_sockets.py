@@ -23,6 +23,7 @@ from .lab import Lab, watched_lab
 from .strategies import (
     field_values,
     ids,
+    interrupted_typing,
     json_values,
     texts,
     visible,
@@ -124,6 +125,7 @@ def _stdin_text(text: str) -> str:
 
 terminal_frames = st.one_of(
     st.tuples(st.just("stdin"), texts.map(_stdin_text)).map(lambda f: json.dumps(list(f))),
+    interrupted_typing.map(lambda text: json.dumps(["stdin", text])),
     st.lists(field_values, max_size=5).map(lambda a: json.dumps(["set_size", *a])),
     st.tuples(st.integers(1, 300), st.integers(1, 300)).map(
         lambda s: json.dumps(["set_size", s[0], s[1], 0, 0])

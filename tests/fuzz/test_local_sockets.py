@@ -23,7 +23,7 @@ from jupyter_ucloud.protocol import ShellResponseEnvelope
 
 from ..conftest import LocalServerProcess, access_token
 from .conftest import LeakCheck, assert_no_traceback, log_size
-from .strategies import field_values, json_values, mutated, texts, visible
+from .strategies import field_values, interrupted_typing, json_values, mutated, texts, visible
 
 #: Close codes the servers may use: normal, going away, policy (bad frame, bad session), too big.
 ALLOWED_CLOSE = {1000, 1001, 1008, 1009}
@@ -173,11 +173,9 @@ def _visible_strings(value: Any) -> Any:
     return value
 
 
-#: Input with Ctrl-C, Ctrl-\ and Ctrl-Z between visible text: at bash's prompt these run nothing,
-#: and each is acknowledged only once the terminal acted on it (``local/pty_packets.py``).
-interrupt_inputs = st.lists(
-    st.sampled_from(["\x03", "\x1c", "\x1a"]) | texts.map(visible), min_size=1, max_size=4
-).map(lambda parts: json.dumps(envelope({"type": "input", "data": "".join(parts)})))
+interrupt_inputs = interrupted_typing.map(
+    lambda data: json.dumps(envelope({"type": "input", "data": data}))
+)
 
 #: Well-formed envelopes with broken payloads: what an open shell must take without closing.
 envelope_frames = st.one_of(

@@ -34,6 +34,8 @@ import math
 import weakref
 from typing import Protocol
 
+from ..per_loop import PerLoop
+
 __all__ = [
     "BACKGROUND_READ_GAP",
     "FOREGROUND_SECONDS",
@@ -118,15 +120,5 @@ class Foreground:
             terminal.set_background(False)
 
 
-_foregrounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Foreground] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def foreground() -> Foreground:
-    """The running loop's :class:`Foreground`."""
-    loop = asyncio.get_running_loop()
-    found = _foregrounds.get(loop)
-    if found is None:
-        found = _foregrounds[loop] = Foreground(loop)
-    return found
+#: The running loop's :class:`Foreground`: ``foreground()``.
+foreground: PerLoop[Foreground] = PerLoop(Foreground)

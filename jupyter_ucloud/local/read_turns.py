@@ -23,9 +23,9 @@ streaming, the echo's median on another was 6.8 ms at 2 ms and 3.6 ms at 0.5 ms 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Callable
 
+from ..per_loop import PerLoop
 from .foreground import Foreground, foreground
 
 __all__ = ["BULK_BYTES", "CONTENDED_BUDGET", "ROUND_BUDGET", "ReadRound", "read_round"]
@@ -86,15 +86,5 @@ class ReadRound:
             watch()
 
 
-_rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadRound] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def read_round() -> ReadRound:
-    """The running loop's round."""
-    loop = asyncio.get_running_loop()
-    found = _rounds.get(loop)
-    if found is None:
-        found = _rounds[loop] = ReadRound(loop, foreground())
-    return found
+#: The running loop's round: ``read_round()``.
+read_round: PerLoop[ReadRound] = PerLoop(lambda loop: ReadRound(loop, foreground()))

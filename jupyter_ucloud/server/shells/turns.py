@@ -29,6 +29,7 @@ import math
 import time
 import weakref
 
+from ...per_loop import PerLoop
 from .state import ShellState
 
 __all__ = ["CONTENDED_BUDGET", "FOREGROUND_SECONDS", "ROUND_BUDGET", "Turns"]
@@ -94,15 +95,7 @@ class _Round:
             ended.set_result(None)
 
 
-_rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Round] = weakref.WeakKeyDictionary()
-
-
-def _round() -> _Round:
-    loop = asyncio.get_running_loop()
-    found = _rounds.get(loop)
-    if found is None:
-        found = _rounds[loop] = _Round(loop)
-    return found
+_round: PerLoop[_Round] = PerLoop(_Round)  # the running loop's round
 
 
 class Turns(ShellState):

@@ -43,7 +43,7 @@ from typing import Protocol
 from .foreground import BACKGROUND_READ_GAP, foreground
 from .pty_packets import DISCARDED, discards_output, enable_packet_mode
 from .read_turns import BULK_BYTES, read_round
-from .supervisor.processes import live_processes
+from .supervisor.processes import live_processes, set_autogroup_nice
 
 __all__ = ["ProcessHandle", "PtyProcess"]
 
@@ -108,24 +108,6 @@ class ProcessHandle(Protocol):
 #: signal: what a terminal emulator gives, so that programs can clean up (remove lock files).
 HANGUP_GRACE = 3.0
 TERM_GRACE = 2.0
-
-
-def _set_autogroup_nice(pid: int, nice: int) -> bool:
-    """Give the autogroup of ``pid``'s session (Linux's ``sched_autogroup``: the kernel shares the
-    CPUs between sessions first, then between the processes of each) the nice value ``nice``.
-    Any value from 0 up is allowed for one's own processes, and back down to 0 again.
-    ``False`` where there are no autogroups or the process is gone."""
-    try:
-        fd = os.open(f"/proc/{pid}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        os.write(fd, str(nice).encode())
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
 
 
 class PtyProcess:
@@ -429,7 +411,7 @@ class PtyProcess:
             return  # the pid may be another process's by now
         self._lowered = background
         nice = self._background_nice if background else self._nice
-        if not _set_autogroup_nice(self._process.pid, nice):
+        if not set_autogroup_nice(self._process.pid, nice):
             log.debug("PTY %d: the session's priority was not changed", self._process.pid)
 
     def resize(self, cols: int, rows: int) -> None:

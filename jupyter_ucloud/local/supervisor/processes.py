@@ -34,6 +34,7 @@ __all__ = [
     "descendants",
     "live_processes",
     "restore_session_priority",
+    "set_autogroup_nice",
     "signal_all",
     "spawn",
 ]
@@ -162,16 +163,25 @@ def _lower_priority(nice: int) -> None:
     ``sched_autogroup``, on by default on most distributions), a nice value counts only against
     the same session's processes, and every session gets an equal share of the CPUs."""
     os.nice(nice)
+    set_autogroup_nice("self", nice)  # without autogroups, the nice value is what counts
+
+
+def set_autogroup_nice(pid: int | str, nice: int) -> bool:
+    """Give the autogroup of ``pid``'s session (Linux's ``sched_autogroup``: the kernel shares the
+    CPUs between sessions first, then between the processes of each) the nice value ``nice``.
+    Any value from 0 up is allowed for one's own processes, and back down to 0 again.
+    ``pid`` may be ``"self"``. ``False`` where there are no autogroups or the process is gone."""
     try:
-        fd = os.open("/proc/self/autogroup", os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(f"/proc/{pid}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
-        return  # no autogroups here: the nice value is what counts
+        return False
     try:
         os.write(fd, str(nice).encode())
     except OSError:
-        pass
+        return False
     finally:
         os.close(fd)
+    return True
 
 
 def restore_session_priority(session_id: int, nice: int) -> bool:
@@ -180,21 +190,12 @@ def restore_session_priority(session_id: int, nice: int) -> bool:
     server lowers a terminal's session while another is typed into, and one that crashed
     meanwhile could not give it back. ``False`` when no process of the session is left (or
     there are no autogroups). Scans ``/proc``: about a millisecond, so not on an event loop."""
-    for process in live_processes():
-        if process.session != session_id:
-            continue
-        try:
-            fd = os.open(f"/proc/{process.pid}/autogroup", os.O_WRONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            os.write(fd, str(nice).encode())
-            return True  # the session's processes share one autogroup
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    return False
+    # The session's processes share one autogroup: one that takes the value is enough.
+    return any(
+        set_autogroup_nice(process.pid, nice)
+        for process in live_processes()
+        if process.session == session_id
+    )
 
 
 def _read_all(fd: int) -> bytes:

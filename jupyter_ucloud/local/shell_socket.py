@@ -3,7 +3,8 @@
 Client frames are ``ShellRequestEnvelope`` text frames; the first accepted payload must be
 ``initialize`` with a session identifier from ``jobs.openInteractiveSession``. Answers:
 ``initialize`` once on the initialize ``streamId``; all output as ``data`` on that same
-``streamId``; an ``ack`` for every later input/resize/initialize on that frame's ``streamId``.
+``streamId``; an ``ack`` for every later input/resize/initialize on that frame's ``streamId``
+(a keystroke's right after its echo: ``shell_acks``).
 Before initialize every other frame is ignored; a non-JSON frame closes the socket, binary
 frames are ignored; no initialize within ``session_init_timeout`` (30 s) closes it; so does an
 unknown, expired or already used session. The socket closes when the shell exits or the job ends.
@@ -69,6 +70,7 @@ from ..tornado_ws import all_on_socket
 from .backends.base import BackendError
 from .handshake import UCloudHandshakeErrors
 from .pty import PtyProcess
+from .shell_acks import ShellAcks, ack_frame
 
 if TYPE_CHECKING:
     from .auth import TokenAuthority
@@ -92,7 +94,6 @@ TYPEAHEAD_LIMIT = 65536
 CLOSE_REASON_BYTES = 120
 EXIT_SETTLE = 0.1  # seconds between a shell's hang-up and saying why it ended
 EXIT_REFRESH_LIMIT = 3.0  # seconds to wait for the backend to say whether the job ended
-MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
 INPUT_STALL_PROBE = 2.0  # seconds between pings while input waits for the terminal
 INTERRUPT_ACK_WAIT = 1.0  # seconds an interrupt's ack waits for the terminal to act on it
 
@@ -114,18 +115,6 @@ def _frame(payload: Any, stream_id: str) -> str:
 def _data_frame(text: str, stream_id: str) -> bytes:
     envelope = {"type": "message", "payload": {"type": "data", "data": text}, "streamId": stream_id}
     return orjson.dumps(envelope)  # the same bytes as _frame's, many times faster
-
-
-async def _on_socket(sent: asyncio.Future[None]) -> None:
-    """Wait until a frame is on the socket; if the socket closed first, ``on_close`` has
-    cleaned up already (tornado would log the error of an awaitable it was handed)."""
-    with contextlib.suppress(WebSocketClosedError):
-        await sent
-
-
-def _ack_frame(stream_id: str) -> bytes:
-    envelope = {"type": "message", "payload": {"type": "ack"}, "streamId": stream_id}
-    return orjson.dumps(envelope)
 
 
 _PLAIN_REQUEST_KEYS = frozenset(("call", "streamId", "payload", "project"))
@@ -177,7 +166,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         self._unsubscribe: Any = None
         self._username_hint: str | None = None
         self._closed = False
-        self._acks_in_flight = 0
+        self._acks = ShellAcks(self)
         self._answered = False  # the initialize answer was sent
         self._deferred_acks: list[str] = []
         self._starter: asyncio.Task[None] | None = None
@@ -229,26 +218,8 @@ class ProviderShellSocket(UCloudHandshakeErrors):
                     return self._ack_when_taken(shell, plain[1])
                 if shell.interrupting:
                     return self._ack_at_interrupt(shell, plain[1])
-                return self._ack_now(plain[1])
+                return self._acks.soon(plain[1], plain[0])  # with its echo (shell_acks)
         return self._on_request(frame)
-
-    def _ack_now(self, stream_id: str) -> Awaitable[None] | None:
-        """Acknowledge without waiting for the socket, unless acks are piling up unsent (a
-        client that writes and never reads): then tornado waits before the next frame."""
-        try:
-            sent = self.write_message(_ack_frame(stream_id))
-        except WebSocketClosedError:
-            return None
-        if all_on_socket(self):
-            return None
-        self._acks_in_flight += 1
-        sent.add_done_callback(self._ack_sent)
-        return _on_socket(sent) if self._acks_in_flight > MAX_ACKS_IN_FLIGHT else None
-
-    def _ack_sent(self, future: asyncio.Future[None]) -> None:
-        self._acks_in_flight -= 1
-        if not future.cancelled():
-            future.exception()  # a closed socket: on_close cleans up
 
     async def _ack_when_taken(self, shell: PtyProcess, stream_id: str) -> None:
         """Acknowledge input once the terminal took all of it (and acted on an interrupt in
@@ -257,7 +228,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         if shell.interrupting and not self._closed:
             await self._ack_at_interrupt(shell, stream_id)
         else:
-            await self._send(_ack_frame(stream_id))
+            await self._send(ack_frame(stream_id))
 
     def _ack_at_interrupt(self, shell: PtyProcess, stream_id: str) -> asyncio.Future[None]:
         """Acknowledge right where the terminal acts on the interrupt just written, between
@@ -270,7 +241,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         def ack() -> None:
             if not acked.done():
                 timer.cancel()
-                self._ack_now(stream_id)
+                self._acks.now(stream_id)
                 acked.set_result(None)
 
         timer = loop.call_later(INTERRUPT_ACK_WAIT, ack)
@@ -305,7 +276,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
                 # resizes; acknowledge once the initialize answer is out.
                 self._while_starting(payload)
                 if self._answered:
-                    await self._send(_ack_frame(envelope.stream_id))
+                    await self._send(ack_frame(envelope.stream_id))
                 else:
                     self._deferred_acks.append(envelope.stream_id)
             elif isinstance(payload, ShellInitialize):
@@ -322,7 +293,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
             return
         if isinstance(payload, (ShellResize, ShellInitialize)):
             shell.resize(payload.cols, payload.rows)
-        await self._send(_ack_frame(envelope.stream_id))
+        await self._send(ack_frame(envelope.stream_id))
 
     async def _start_safely(
         self, request: ShellInitialize, stream_id: str, bearer: str | None
@@ -338,7 +309,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         self._answered = True
         acks, self._deferred_acks = self._deferred_acks, []
         for ack_stream in acks:
-            await self._send(_ack_frame(ack_stream))
+            await self._send(ack_frame(ack_stream))
 
     async def _start(self, request: ShellInitialize, stream_id: str, bearer: str | None) -> None:
         session = self.server.sessions.claim(request.session_identifier)
@@ -476,6 +447,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
                     sent = self.write_message(_data_frame(text, stream_id))
                 except WebSocketClosedError:
                     return None
+                self._acks.flush()  # keystrokes' acks go right after their echo
                 if not all_on_socket(self):
                     in_flight += 1
                     sent.add_done_callback(written)
@@ -514,6 +486,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
         """Write a frame and wait until it is on the socket; ``False`` once the socket closed."""
         if self._closed:
             return False
+        self._acks.flush()  # acks stay in order
         try:
             await self.write_message(text)
         except WebSocketClosedError:
@@ -535,6 +508,7 @@ class ProviderShellSocket(UCloudHandshakeErrors):
 
     def _cleanup(self) -> None:
         self.server.shell_sockets.discard(self)
+        self._acks.drop()
         if self._init_timer is not None:
             self._init_timer.cancel()
             self._init_timer = None

@@ -32,7 +32,8 @@ def _drain(shell: ShellSocket) -> None:
             return
 
 
-def test_each_keystroke_is_acked_before_its_echo(api: Api, running_job: str, shells) -> None:
+def test_each_keystroke_is_acked_right_after_its_echo(api: Api, running_job: str, shells) -> None:
+    """The ack follows the echo (``local.shell_acks``): a client takes both in one read."""
     shell = ShellSocket(api.open_shell_session(running_job))
     shells.append(shell)
     shell.initialize()
@@ -42,12 +43,33 @@ def test_each_keystroke_is_acked_before_its_echo(api: Api, running_job: str, she
     for key in "abcdefghij":
         stream_id = shell.input(key)
         frame = shell.recv()
-        assert frame.payload.type == "ack", frame
-        assert frame.stream_id == stream_id
-        frame = shell.recv()
         assert frame.payload.type == "data", frame
         assert frame.payload.data == key  # type: ignore[union-attr]
+        frame = shell.recv()
+        assert frame.payload.type == "ack", frame
+        assert frame.stream_id == stream_id
     shell.input("\x03")
+
+
+def test_acks_keep_their_order_around_an_interrupt(api: Api, running_job: str, shells) -> None:
+    """Keystrokes whose acks wait for their echo, then Ctrl-C (acked where the terminal acts
+    on it), then more: every input is acked once, in the order sent."""
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.initialize()
+    shell.input("stty -echo; cat > /dev/null\n")  # typing prints nothing: acks wait ACK_DELAY
+    time.sleep(0.5)
+    _drain(shell)
+    sent = [shell.input(key) for key in "abc"]
+    sent.append(shell.input("\x03"))
+    sent += [shell.input(key) for key in "stty echo\n"]
+    acked: list[str] = []
+    deadline = time.monotonic() + 10
+    while len(acked) < len(sent) and time.monotonic() < deadline:
+        frame = shell.recv(2)
+        if frame.payload.type == "ack":
+            acked.append(frame.stream_id)
+    assert acked == sent
 
 
 def test_input_without_output_is_acked_promptly(api: Api, running_job: str, shells) -> None:

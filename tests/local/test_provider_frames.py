@@ -7,7 +7,8 @@ import json
 import pytest
 
 from jupyter_ucloud.client.shell_protocol import Acked, Output, ProviderShellCodec, Ready
-from jupyter_ucloud.local.shell_socket import _ack_frame, _data_frame, _frame, _plain_input
+from jupyter_ucloud.local.shell_acks import ack_frame
+from jupyter_ucloud.local.shell_socket import _data_frame, _frame, _plain_input
 from jupyter_ucloud.protocol import (
     ShellAck,
     ShellData,
@@ -20,7 +21,7 @@ from jupyter_ucloud.protocol import (
 @pytest.mark.parametrize("text", ["", "a", "ls -l\r", "æøå ✓ \U0001f600", '"\\\x00\x1b[31m'])
 def test_data_and_ack_frames_match_the_models(text: str) -> None:
     assert _data_frame(text, "3") == _frame(ShellData(data=text), "3").encode()
-    assert _ack_frame("17") == _frame(ShellAck(), "17").encode()
+    assert ack_frame("17") == _frame(ShellAck(), "17").encode()
     ShellResponseEnvelope.model_validate(json.loads(_data_frame(text, "3")))
 
 

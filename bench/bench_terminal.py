@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from termbench.load import api_latency, fairness, opening
 from termbench.load_report import api_table, fairness_table, open_table
 from termbench.paths import ALL_PATHS, BenchPath, BridgePath, StockTerminalPath, make_paths
-from termbench.procstats import busy_processes
+from termbench.procstats import busy_processes, stolen_share
 from termbench.report import full_report, misses
 from termbench.results import PathResult, Sizes, merge_shared, run_flood, shared_phase
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_before = os.getloadavg()
     busy_before = busy_processes()
+    cpu_before = psutil.cpu_times()
     results = []
     load_tables: list[str] = []
     try:
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_after = os.getloadavg()
     busy_after = busy_processes()
+    stolen = stolen_share(cpu_before, psutil.cpu_times())
     print()
     print(
         f"# terminal benchmark, {started}, {platform.node()}, {platform.machine()}, "
@@ -161,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"# busy processes at start: {', '.join(busy_before) or 'none over 5 %'}")
     print(f"# busy processes at end: {', '.join(busy_after) or 'none over 5 %'}")
+    if stolen is not None:
+        print(f"# CPU time stolen by the hypervisor during the run: {stolen:.1%}")
     if names:
         print(
             f"# {sizes.keystrokes} keystrokes per path in {sizes.echo_rounds} interleaved "

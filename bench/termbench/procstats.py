@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import psutil
 
@@ -116,3 +117,13 @@ def busy_processes(seconds: float = 1.0, top: int = 5, min_percent: float = 5.0)
             continue
     used.sort(reverse=True)
     return [f"{name} {pid}: {pct:.0f} %" for pct, name, pid in used[:top] if pct >= min_percent]
+
+
+def stolen_share(before: Any, after: Any) -> float | None:
+    """The share of the CPUs' time between two ``psutil.cpu_times()`` that the hypervisor gave
+    to other guests (``steal``); ``None`` where the kernel does not count it. On a shared VM
+    this is what moves every path's figures at once."""
+    if not hasattr(before, "steal"):
+        return None
+    total = sum(after) - sum(before)
+    return (after.steal - before.steal) / total if total > 0 else None

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from termbench.load import api_latency, fairness, opening
 from termbench.load_report import api_table, fairness_table, open_table
 from termbench.paths import ALL_PATHS, BenchPath, BridgePath, StockTerminalPath, make_paths
-from termbench.procstats import busy_processes, stolen_share
+from termbench.procstats import busy_processes, settle, stolen_share
 from termbench.report import full_report, misses
 from termbench.results import PathResult, Sizes, merge_shared, run_flood, shared_phase
 from termbench.servers import SCRATCH_DIRS, remove_scratch_dirs
@@ -220,6 +220,7 @@ def load_phase(args: argparse.Namespace, log: bool) -> list[str]:
         ks = [int(k) for k in args.ks.split(",") if k.strip()]
 
         def attempt(what: str, run: Callable[[], str]) -> None:
+            say(f"{what}: waited {settle():.1f} s for the machine to be quiet")
             try:
                 tables.append(run())
             except Exception as error:  # the other workloads still run

@@ -155,6 +155,10 @@ class Streams:
                     self.path.delete_terminal(terminal.name)
 
 
+#: An echo slower than this is reported as it happens (``fairness``).
+SLOW_ECHO_MS = 200.0
+
+
 def paced_echo(term: TerminadoSocket, keystrokes: int, gap_s: float = 0.02) -> list[float]:
     """Typing: one character, wait for its echo, then a random pause (0-2x ``gap_s``), so the
     keystrokes fall at random points of the other shells' output. Ctrl-U every 50, untimed."""
@@ -206,6 +210,9 @@ def fairness(
                     with Streams(path, k) as streams:
                         samples = paced_echo(probes[path.name], keystrokes)
                     found.echo.setdefault((path.name, k), Stats()).add(samples)
+                    for index, ms in enumerate(samples):
+                        if ms > SLOW_ECHO_MS:  # rare: say when, to look for the cause
+                            say(f"slow echo: {path.name}, k={k}, keystroke {index}: {ms:.0f} ms")
                     rate = streams.chars / 1e6 / max(streams.seconds, 1e-9)
                     found.stream_mb_s.setdefault((path.name, k), []).append(rate)
     finally:

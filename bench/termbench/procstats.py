@@ -127,3 +127,19 @@ def stolen_share(before: Any, after: Any) -> float | None:
         return None
     total = sum(after) - sum(before)
     return (after.steal - before.steal) / total if total > 0 else None
+
+
+def settle(busy_cpus: float = 0.3, window: float = 0.5, limit: float = 15.0) -> float:
+    """Wait until the machine is quiet: fewer than ``busy_cpus`` CPUs busy over ``window``
+    seconds (what a workload before left behind, such as shells still being ended, would
+    otherwise be measured with the next one). Gives up after ``limit`` seconds; returns the
+    seconds waited."""
+    started = time.monotonic()
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)
+        if (machine_busy_seconds() - before) / window < busy_cpus:
+            break
+        if time.monotonic() - started > limit:
+            break
+    return time.monotonic() - started

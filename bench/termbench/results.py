@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .clients import TerminalClient
 from .paths import BenchPath
-from .procstats import ProcessWatch
+from .procstats import ProcessWatch, settle
 from .workloads import (
     BulkResult,
     EchoResult,
@@ -184,6 +184,7 @@ def shared_phase(paths: list[BenchPath], sizes: Sizes, log: bool = True) -> dict
         per_round = max(1, sizes.keystrokes // rounds)
         samples: dict[str, list[float]] = {name: [] for name in names}
         say(f"echo: {rounds} rounds of {per_round} keystrokes on {', '.join(names)}")
+        say(f"waited {settle():.1f} s for the machine to be quiet")
 
         def echo(name: str) -> None:
             try:

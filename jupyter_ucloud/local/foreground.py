@@ -23,17 +23,19 @@ one typed into, keeps 64 KiB reads and its priority. When nobody has typed for
 ``FOREGROUND_SECONDS``, every background terminal comes back to the front; a background terminal
 typed into comes back at once.
 
-One :class:`Foreground` per event loop (:func:`foreground`), shared by all its terminals.
+One :class:`Foreground` per event loop (:func:`foreground`), shared by all its terminals: the
+test of typing against streaming is ``contention.Contention``'s, which the Jupyter server's
+shells use too.
 Figures: docs/benchmarks.md, "The terminal being typed into goes first".
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import weakref
 from typing import Protocol
 
+from ..contention import FOREGROUND_SECONDS, STREAMING_SIZE, Contention
 from ..per_loop import PerLoop
 
 __all__ = [
@@ -45,10 +47,8 @@ __all__ = [
     "foreground",
 ]
 
-#: Seconds a terminal stays the foreground one after a keystroke.
-FOREGROUND_SECONDS = 2.0
 #: A read at least this large is output streaming (an echo or a prompt is far smaller).
-STREAMING_BYTES = 1024
+STREAMING_BYTES = STREAMING_SIZE
 #: Seconds between two reads of a background terminal.
 BACKGROUND_READ_GAP = 0.005
 
@@ -59,51 +59,35 @@ class Background(Protocol):
     def set_background(self, background: bool) -> None: ...
 
 
-class Foreground:
-    """Which terminal of one event loop is typed into, and which stream meanwhile."""
+class Foreground(Contention[Background]):
+    """Which terminal of one event loop is typed into, and which stream meanwhile (the
+    background terminals)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._typed_at = -math.inf
-        self._typed: weakref.ref[Background] | None = None
-        self._streamed_at = -math.inf  # when a background terminal last streamed
+        super().__init__(loop)
         self._background: weakref.WeakSet[Background] = weakref.WeakSet()
         self._expiry: asyncio.TimerHandle | None = None
 
-    @property
-    def contended(self) -> bool:
-        """Whether a terminal is typed into while others stream."""
-        now = self._loop.time()
-        return (
-            now - self._typed_at < FOREGROUND_SECONDS
-            and now - self._streamed_at < FOREGROUND_SECONDS
-        )
-
-    def typed(self, terminal: Background) -> None:
-        """``terminal`` got input from its user."""
-        self._typed_at = self._loop.time()
-        if self._typed is not None and self._typed() is terminal:
-            return
-        self._typed = weakref.ref(terminal)
+    def typed(self, terminal: Background) -> bool:
+        """``terminal`` got input from its user (back to the front if it was not)."""
+        if not super().typed(terminal):
+            return False
         if terminal in self._background:
             self._background.discard(terminal)
             terminal.set_background(False)
+        return True
 
-    def streamed(self, terminal: Background, size: int) -> None:
-        """``terminal`` gave ``size`` bytes of output in one read."""
-        if size < STREAMING_BYTES:
-            return
-        now = self._loop.time()
-        if now - self._typed_at >= FOREGROUND_SECONDS:
-            return  # nobody is typing: nothing to yield to
-        if self._typed is not None and self._typed() is terminal:
-            return  # the output of the terminal being typed into
-        self._streamed_at = now
+    def streamed(self, terminal: Background, size: int) -> bool:
+        """``terminal`` gave ``size`` bytes of output in one read (to the background if that
+        competes with typing)."""
+        if not super().streamed(terminal, size):
+            return False
         if terminal not in self._background:
             self._background.add(terminal)
             terminal.set_background(True)
             if self._expiry is None:
-                self._expiry = self._loop.call_at(self._typed_at + FOREGROUND_SECONDS, self._expire)
+                self._expiry = self.loop.call_at(self.typed_at + FOREGROUND_SECONDS, self._expire)
+        return True
 
     def forget(self, terminal: Background) -> None:
         """``terminal`` is closed: nothing more to restore."""
@@ -111,9 +95,9 @@ class Foreground:
 
     def _expire(self) -> None:
         self._expiry = None
-        left = self._typed_at + FOREGROUND_SECONDS - self._loop.time()
+        left = self.typed_at + FOREGROUND_SECONDS - self.loop.time()
         if left > 0:  # typed again since: look again when that keystroke is old enough
-            self._expiry = self._loop.call_later(left, self._expire)
+            self._expiry = self.loop.call_later(left, self._expire)
             return
         waiting, self._background = list(self._background), weakref.WeakSet()
         for terminal in waiting:

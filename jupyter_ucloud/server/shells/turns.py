@@ -25,10 +25,9 @@ lowers the streaming terminals' CPU priority: ``local/foreground.py``.)
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-import weakref
 
+from ...contention import FOREGROUND_SECONDS, Contention
 from ...per_loop import PerLoop
 from .state import ShellState
 
@@ -38,42 +37,21 @@ __all__ = ["CONTENDED_BUDGET", "FOREGROUND_SECONDS", "ROUND_BUDGET", "Turns"]
 ROUND_BUDGET = 0.002
 #: The same while a shell is typed into and others stream.
 CONTENDED_BUDGET = 0.0005
-#: Seconds a shell counts as typed into after a keystroke.
-FOREGROUND_SECONDS = 2.0
-#: An output frame at least this long is a shell streaming (an echo is far shorter).
-STREAMING_CHARS = 1024
 
 
-class _Round:
-    """The current round of one event loop (since when shells handle output in it), and
-    whether a shell is typed into while others stream (the round's budget)."""
+class _Round(Contention["Turns"]):
+    """The current round of one event loop (since when shells handle output in it); its
+    budget is short while a shell is typed into and others stream (``Contention``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.began: float | None = None  # when the round's first output handling began
         self.ended: asyncio.Future[None] | None = None  # done when the round ends
         self._ending = False
-        self._typed_at = -math.inf
-        self._typed: weakref.ref[Turns] | None = None  # the shell typed into last
-        self._streamed_at = -math.inf  # when another shell last streamed
-
-    def typed(self, shell: Turns) -> None:
-        self._typed_at = self.loop.time()
-        if self._typed is None or self._typed() is not shell:
-            self._typed = weakref.ref(shell)
-
-    def streamed(self, shell: Turns, chars: int) -> None:
-        if chars >= STREAMING_CHARS and (self._typed is None or self._typed() is not shell):
-            self._streamed_at = self.loop.time()
 
     @property
     def budget(self) -> float:
-        now = self.loop.time()
-        contended = (
-            now - self._typed_at < FOREGROUND_SECONDS
-            and now - self._streamed_at < FOREGROUND_SECONDS
-        )
-        return CONTENDED_BUDGET if contended else ROUND_BUDGET
+        return CONTENDED_BUDGET if self.contended else ROUND_BUDGET
 
     def charge(self, started: float) -> asyncio.Future[None] | None:
         if self.began is None:

@@ -21,7 +21,6 @@ awaitable that tornado waits for before it reads the next frame.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 
 import orjson
@@ -44,11 +43,18 @@ def ack_frame(stream_id: str) -> bytes:
     return orjson.dumps(envelope)
 
 
-async def _on_socket(sent: asyncio.Future[None]) -> None:
-    """Wait until a frame is on the socket; if the socket closed first, its ``on_close`` has
-    cleaned up already (tornado would log the error of an awaitable it was handed)."""
-    with contextlib.suppress(WebSocketClosedError):
-        await sent
+def _on_socket(sent: asyncio.Future[None]) -> asyncio.Future[None]:
+    """Done once a frame is on the socket, or the socket closed (its ``on_close`` has cleaned up
+    then; tornado would log the error of an awaitable it was handed). A future, not a
+    coroutine: a caller that has no use for it may drop it."""
+    on_socket: asyncio.Future[None] = sent.get_loop().create_future()
+
+    def taken(_: asyncio.Future[None]) -> None:
+        if not on_socket.done():
+            on_socket.set_result(None)
+
+    sent.add_done_callback(taken)
+    return on_socket
 
 
 class ShellAcks:

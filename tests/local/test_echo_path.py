@@ -72,6 +72,26 @@ def test_acks_keep_their_order_around_an_interrupt(api: Api, running_job: str, s
     assert acked == sent
 
 
+def test_an_interrupt_in_raw_mode_is_acked_before_the_answer_to_it(
+    api: Api, running_job: str, shells
+) -> None:
+    """In raw mode ``^C`` is a byte for the program, whose answer follows. The bridge shows
+    everything after the ack of an interrupt, so that ack must come first, not with the echo."""
+    shell = ShellSocket(api.open_shell_session(running_job))
+    shells.append(shell)
+    shell.initialize()
+    shell.input("stty raw echo; cat > /dev/null\n")
+    time.sleep(0.5)
+    _drain(shell)
+    shell.input("a")  # a plain keystroke: echo, then ack
+    assert [shell.recv().payload.type for _ in range(2)] == ["data", "ack"]
+    stream_id = shell.input("\x03")
+    frame = shell.recv()
+    assert frame.payload.type == "ack", frame
+    assert frame.stream_id == stream_id
+    shell.read_until("^C")  # the terminal's echo of the byte
+
+
 def test_input_without_output_is_acked_promptly(api: Api, running_job: str, shells) -> None:
     shell = ShellSocket(api.open_shell_session(running_job))
     shells.append(shell)

@@ -1,4 +1,5 @@
-"""``all_on_socket``: a real tornado websocket server and a raw client that reads or does not."""
+"""``all_on_socket`` and ``write_text_frames``: a real tornado websocket server and a raw client
+that reads or does not."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import base64
 import os
 import socket
 
+import pytest
 import tornado.httpserver
 import tornado.web
 import tornado.websocket
+from tornado.websocket import WebSocketClosedError
 
-from jupyter_ucloud.tornado_ws import all_on_socket
+from jupyter_ucloud.tornado_ws import all_on_socket, write_text_frames
 
 FRAME = b"x" * 65536
 
@@ -89,3 +92,38 @@ def test_true_once_the_socket_took_the_frame_false_when_it_pushes_back() -> None
         server.stop()
 
     asyncio.run(main())
+
+
+async def _read_exactly(reader: asyncio.StreamReader, size: int) -> bytes:
+    return await asyncio.wait_for(reader.readexactly(size), 10)
+
+
+def test_frames_written_together_are_the_bytes_write_message_writes() -> None:
+    """Across the three header sizes (7-bit, 16-bit and 64-bit lengths); all of them arrive,
+    in order, from one write."""
+    payloads = [b"", b"a", "\u00e6\u00f8\u00e5 \u2713".encode(), b"y" * 125, b"y" * 126]
+    payloads += [b"z" * 65535, b"z" * 65536, b'{"type":"message"}']
+
+    async def main() -> None:
+        server, port, opened = await _serve()
+        reader, writer = await _raw_client(port)
+        handler = await asyncio.wait_for(opened.get(), 10)
+        expected = b""
+        for payload in payloads:
+            await handler.write_message(payload)
+            expected += await _read_exactly(reader, len(payload) + _header_size(payload))
+        await write_text_frames(handler, payloads)
+        assert await _read_exactly(reader, len(expected)) == expected
+
+        handler.close()
+        await asyncio.sleep(0.1)
+        with pytest.raises(WebSocketClosedError):
+            write_text_frames(handler, [b"late"])
+        writer.close()
+        server.stop()
+
+    asyncio.run(main())
+
+
+def _header_size(payload: bytes) -> int:
+    return 2 if len(payload) < 126 else 4 if len(payload) <= 0xFFFF else 10

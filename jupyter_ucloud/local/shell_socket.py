@@ -443,11 +443,10 @@ class ProviderShellSocket(UCloudHandshakeErrors):
             text = decoder.decode(data, final=not data)
             waiting = None
             if text and not self._closed:
-                try:
-                    sent = self.write_message(_data_frame(text, stream_id))
+                try:  # keystrokes' acks go with their echo (shell_acks)
+                    sent = self._acks.with_output(_data_frame(text, stream_id))
                 except WebSocketClosedError:
                     return None
-                self._acks.flush()  # keystrokes' acks go right after their echo
                 if not all_on_socket(self):
                     in_flight += 1
                     sent.add_done_callback(written)

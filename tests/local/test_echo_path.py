@@ -33,7 +33,8 @@ def _drain(shell: ShellSocket) -> None:
 
 
 def test_each_keystroke_is_acked_right_after_its_echo(api: Api, running_job: str, shells) -> None:
-    """The ack follows the echo (``local.shell_acks``): a client takes both in one read."""
+    """The ack follows the echo, in the same write (``local.shell_acks``): a client takes both
+    in one read, and a crash cannot fall between them."""
     shell = ShellSocket(api.open_shell_session(running_job))
     shells.append(shell)
     shell.initialize()

@@ -97,9 +97,7 @@ class ShellAcks:
     def flush(self) -> None:
         """Write the acks that are due: before any other frame (``with_output`` takes them
         with an output frame), and from the timer."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         if self._due:
             due, self._due = self._due, []
             for stream_id in due:
@@ -110,18 +108,19 @@ class ShellAcks:
         future is done when the socket took them. Raises ``WebSocketClosedError``."""
         if not self._due:
             return self._socket.write_message(frame)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         due, self._due = self._due, []
         return write_text_frames(self._socket, [frame, *map(ack_frame, due)])
 
     def drop(self) -> None:
         """The socket closed: nothing is due any more."""
+        self._stop_timer()
+        self._due.clear()
+
+    def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._due.clear()
 
     def _write(self, stream_id: str) -> asyncio.Future[None] | None:
         """Write one ack; the future when it is not on the socket yet."""

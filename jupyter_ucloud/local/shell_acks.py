@@ -31,16 +31,13 @@ from collections.abc import Awaitable
 import orjson
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ..protocol.shell import INTERRUPT_CHARS
 from ..tornado_ws import all_on_socket, write_text_frames
 
-__all__ = ["ACK_DELAY", "CLIENT_INTERRUPTS", "MAX_ACKS_IN_FLIGHT", "ShellAcks", "ack_frame"]
+__all__ = ["ACK_DELAY", "MAX_ACKS_IN_FLIGHT", "ShellAcks", "ack_frame"]
 
 ACK_DELAY = 0.01  # seconds a keystroke's ack waits for the output it causes
 MAX_ACKS_IN_FLIGHT = 64  # acks written but not yet taken by the socket, before reading waits
-#: What clients take for an interrupt: the bridge skips the output that follows one until its
-#: ack. In raw mode (an editor) the terminal passes them on as bytes and they are acked at once,
-#: before the program's answer to them.
-CLIENT_INTERRUPTS = ("\x03", "\x1c", "\x1a")
 
 
 def ack_frame(stream_id: str) -> bytes:
@@ -77,7 +74,9 @@ class ShellAcks:
         if (
             self._in_flight  # the socket is behind anyway: nothing to gain by waiting
             or len(self._due) >= MAX_ACKS_IN_FLIGHT
-            or any(char in text for char in CLIENT_INTERRUPTS)
+            # the bridge skips output until an interrupt's ack; in raw mode (an editor) the
+            # terminal passes it on as a byte, so it is acked at once, before the answer to it
+            or any(char in text for char in INTERRUPT_CHARS)
         ):
             return self.now(stream_id)
         self._due.append(stream_id)

@@ -21,7 +21,13 @@ from pydantic import Field, StrictInt
 
 from .base import UCloudModel
 
+#: The characters of ``input`` that interrupt what runs in a terminal (``^C``, ``^\``, ``^Z``).
+#: The Jupyter bridge skips the stale output after one until its ack; the embedded provider
+#: acks them so that this works (``local.shell_acks``, ``local.pty_packets``).
+INTERRUPT_CHARS = ("\x03", "\x1c", "\x1a")
+
 __all__ = [
+    "INTERRUPT_CHARS",
     "ShellAck",
     "ShellData",
     "ShellInitialize",

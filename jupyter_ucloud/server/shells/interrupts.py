@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ...protocol.shell import INTERRUPT_CHARS
 from .state import ShellState
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "InterruptSkip",
 ]
 
-INTERRUPT_CHARS = ("\x03", "\x1c", "\x1a")
 INTERRUPT_FLUSH_SECONDS = 1.0
 INTERRUPT_TAIL_CHARS = 4096
 

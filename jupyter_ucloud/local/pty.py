@@ -70,15 +70,9 @@ def _terminal_owner(slave: int) -> Callable[[], None]:
 
 
 def _session_groups(session_id: int) -> set[int]:
-    """The process groups of the processes in a session (read from /proc; a few ms)."""
+    """The process groups of the live processes in a session (read from /proc; a few ms)."""
     groups = {session_id}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        with contextlib.suppress(OSError):
-            if os.getsid(pid) == session_id:
-                groups.add(os.getpgid(pid))
+    groups.update(p.group for p in live_processes() if p.session == session_id)
     return groups
 
 

@@ -213,6 +213,7 @@ def _read_all(fd: int) -> bytes:
 class LiveProcess(NamedTuple):
     pid: int
     parent: int
+    group: int
     session: int
 
 
@@ -226,7 +227,7 @@ def live_processes() -> Iterator[LiveProcess]:
                 fields = stat.read().rsplit(b")", 1)[1].split()
             if fields[0] == b"Z":
                 continue
-            found = LiveProcess(int(entry.name), int(fields[1]), int(fields[3]))
+            found = LiveProcess(int(entry.name), int(fields[1]), int(fields[2]), int(fields[3]))
         except (OSError, IndexError, ValueError):
             continue
         yield found

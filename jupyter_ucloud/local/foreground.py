@@ -1,8 +1,8 @@
 """The terminal being typed into goes first: other terminals' bulk output yields to it.
 
 The terminal typed into last is the *foreground* terminal for ``FOREGROUND_SECONDS`` after each
-keystroke. A terminal that streams output (reads of ``STREAMING_BYTES`` or more) meanwhile is a
-*background* terminal. While both exist, the event loop is *contended*, and:
+keystroke. A terminal that streams output (reads of ``contention.STREAMING_SIZE`` bytes or
+more) meanwhile is a *background* terminal. While both exist, the event loop is *contended*, and:
 
 * the terminals' reads take short turns (``read_turns``: ``CONTENDED_BUDGET`` per round of the
   loop instead of ``ROUND_BUDGET``), so a keystroke and its echo wait for a short round at most;
@@ -35,20 +35,17 @@ import asyncio
 import weakref
 from typing import Protocol
 
-from ..contention import FOREGROUND_SECONDS, STREAMING_SIZE, Contention
+from ..contention import FOREGROUND_SECONDS, Contention
 from ..per_loop import PerLoop
 
 __all__ = [
     "BACKGROUND_READ_GAP",
     "FOREGROUND_SECONDS",
-    "STREAMING_BYTES",
     "Background",
     "Foreground",
     "foreground",
 ]
 
-#: A read at least this large is output streaming (an echo or a prompt is far smaller).
-STREAMING_BYTES = STREAMING_SIZE
 #: Seconds between two reads of a background terminal.
 BACKGROUND_READ_GAP = 0.005
 

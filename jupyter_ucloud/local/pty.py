@@ -414,18 +414,24 @@ class PtyProcess:
             with contextlib.suppress(OSError):
                 _set_winsize(self._fd, _clamp(cols), _clamp(rows))
 
-    def signal_session(self, sig: int) -> None:
-        """Signal every process group of the shell's session.
+    async def signal_session(self, *sigs: int) -> None:
+        """Send ``sigs``, in order, to every process group of the shell's session.
 
         The shell leads its own session; an interactive shell puts background jobs
-        (``sleep 600 &``) in process groups of their own, which signalling the shell's group misses.
+        (``sleep 600 &``) in process groups of their own, which signalling the shell's group
+        misses. The groups are looked for in /proc in a thread (a few ms with some hundred
+        processes, and a closing shell is signalled up to three times): the event loop carries
+        the other terminals' keystrokes meanwhile.
         """
         if self._process.returncode is None:  # a shell that has not made its session yet
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self._process.pid, sig)
-        for group in _session_groups(self._process.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, sig)
+            for sig in sigs:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(self._process.pid, sig)
+        groups = await asyncio.to_thread(_session_groups, self._process.pid)
+        for sig in sigs:
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, sig)
 
     async def wait(self) -> int:
         return await self._process.wait()
@@ -437,11 +443,10 @@ class PtyProcess:
         for sig, wait in ((signal.SIGHUP, grace), (signal.SIGTERM, min(grace, TERM_GRACE))):
             if not await self._session_alive():
                 break
-            self.signal_session(sig)
-            self.signal_session(signal.SIGCONT)  # a stopped job cannot act on the signal
+            await self.signal_session(sig, signal.SIGCONT)  # a stopped job cannot act on sig
             await self._session_gone(wait)
         if await self._session_alive():
-            self.signal_session(signal.SIGKILL)
+            await self.signal_session(signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._process.wait(), 2.0)
         self.close()

@@ -88,6 +88,6 @@ def test_closing_the_pty_ends_the_wait(tmp_path: Path) -> None:
         assert taken == []
         shell.close()
         assert taken == [False]
-        shell.signal_session(9)
+        await shell.signal_session(9)
 
     asyncio.run(main())

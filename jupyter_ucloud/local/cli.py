@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import logredact
+from ..heap import freeze_startup_heap
 from . import umask
 from .backends import BACKENDS
 from .config import ConfigError, LocalConfig, load_config
@@ -182,6 +183,8 @@ async def _serve(config: LocalConfig, ready_file: Path | None) -> int:
         print(f"jupyter ucloud local: {err}; not starting another", file=sys.stderr)
         return 0
     try:
+        frozen = freeze_startup_heap()  # see heap.py: short full collections from now on
+        log.info("%d objects of start-up exempted from garbage collection", frozen)
         if ready_file is not None:
             write_info(server.info(), ready_file)
         idle = asyncio.ensure_future(server.idle.wait())

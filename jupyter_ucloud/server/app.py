@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .. import logredact
+from ..heap import freeze_startup_heap
 from .embedded import EmbeddedServer
 from .follow_hub import FollowHub
 from .handlers import handlers
@@ -111,6 +113,13 @@ class UCloud(ExtensionApp):
         help="The embedded server the extension starts exits by itself after this many seconds "
         "without jobs, shells or requests (0: never). It outlives the Jupyter server while it has "
         "jobs; `jupyter ucloud local stop` ends it and its jobs.",
+    ).tag(config=True)
+
+    freeze_startup_heap = Bool(
+        True,
+        help="Once the Jupyter server has started, exempt the objects of its start-up from the "
+        "garbage collector's later full collections (gc.freeze), which otherwise stop the "
+        "server, and every terminal's echo, for 50-150 ms every minute or two.",
     ).tag(config=True)
 
     @default("host")
@@ -215,6 +224,17 @@ class UCloud(ExtensionApp):
         # arrive before it listens wait for it (Upstream.client()).
         self.upstream.start_in_background()
         self.shell_manager.start()
+        if self.freeze_startup_heap:
+            # After the other extensions' start-up, which runs alongside this one.
+            asyncio.get_running_loop().call_soon(self._freeze_startup_heap)
+
+    def _freeze_startup_heap(self) -> None:
+        frozen = freeze_startup_heap()
+        self.log.info(
+            "jupyter_ucloud: %d objects of the server's start-up exempted from garbage "
+            "collection, for short pauses (c.UCloud.freeze_startup_heap)",
+            frozen,
+        )
 
     async def stop_extension(self) -> None:
         await self.follow_hub.close_all()

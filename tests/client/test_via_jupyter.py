@@ -22,7 +22,11 @@ def jp_server_config(local_server: Any) -> Config:
     return Config(
         {
             "ServerApp": {"jpserver_extensions": {"jupyter_ucloud": True}},
-            "UCloud": {"host": local_server.url, "refresh_token": local_server.refresh_token},
+            "UCloud": {
+                "host": local_server.url,
+                "refresh_token": local_server.refresh_token,
+                "freeze_startup_heap": False,  # in the test process: see tests/server/conftest
+            },
         }
     )
 

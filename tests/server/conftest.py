@@ -25,6 +25,10 @@ def ucloud_config(local_server: Any) -> dict[str, Any]:
         "credentials_file": str(local_server.data_dir / "refresh_token"),
         "slow_client_timeout": 1.0,
         "request_timeout": 10.0,
+        # The Jupyter server runs in the test process: freezing the heap of a process that
+        # starts hundreds of servers would keep each test's cyclic garbage (test_heap.py
+        # checks the setting in a server process of its own).
+        "freeze_startup_heap": False,
     }
 
 

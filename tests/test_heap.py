@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import local_cli
 from tests.notebooks.jupyter_server_process import JupyterServerProcess
 
-FROZEN_LINE = re.compile(r"(\d+) objects of (?:the server's )?start-up exempted from garbage")
+FROZEN_LINE = re.compile(r"(\d+) objects of (?:the Jupyter server's )?start-up exempted from full")
 
 SEMANTICS = textwrap.dedent(
     """

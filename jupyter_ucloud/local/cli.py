@@ -184,7 +184,7 @@ async def _serve(config: LocalConfig, ready_file: Path | None) -> int:
         return 0
     try:
         frozen = freeze_startup_heap()  # see heap.py: short full collections from now on
-        log.info("%d objects of start-up exempted from garbage collection", frozen)
+        log.info("%d objects of start-up exempted from full garbage collections", frozen)
         if ready_file is not None:
             write_info(server.info(), ready_file)
         idle = asyncio.ensure_future(server.idle.wait())

@@ -231,8 +231,8 @@ class UCloud(ExtensionApp):
     def _freeze_startup_heap(self) -> None:
         frozen = freeze_startup_heap()
         self.log.info(
-            "jupyter_ucloud: %d objects of the server's start-up exempted from garbage "
-            "collection, for short pauses (c.UCloud.freeze_startup_heap)",
+            "%d objects of the Jupyter server's start-up exempted from full garbage "
+            "collections (c.UCloud.freeze_startup_heap)",
             frozen,
         )
 

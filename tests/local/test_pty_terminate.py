@@ -74,14 +74,16 @@ def test_closing_a_shell_ends_its_jobs_without_reading_proc_on_the_event_loop(
         shell.write(
             b"sleep 600 & echo STOPPED=$!; kill -STOP $!\n"
             b"(trap '' HUP; exec sleep 600) & echo DEAF=$!\n"
+            b"echo DONE$((40+2))\n"  # the echo of what was typed shows DONE$((40+2))
         )
         got = b""
         async with asyncio.timeout(10):
-            while b"DEAF=" not in got or not got.rstrip().endswith(b"$"):
+            while b"DONE42" not in got:
                 chunk = await shell.read()
                 assert chunk, got
                 got += chunk
         jobs = [int(m) for m in re.findall(rb"(?:STOPPED|DEAF)=(\d+)", got)]
+        assert len(jobs) == 2, got
         groups = [os.getpgid(pid) for pid in jobs]
         await shell.terminate(grace=0.5)
         return jobs, groups

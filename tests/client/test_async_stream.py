@@ -29,17 +29,20 @@ async def open_shell(local_server: Any, job_id: str) -> AsyncIterator[AsyncShell
 
 
 class Collector:
-    """An output handler that keeps what it gets; ``hold`` makes it push back.
+    """An output handler that keeps what it gets; ``hold`` makes it push back, from the chunk
+    in which ``hold_after`` shows up on (from the first chunk if not given).
 
     A flood brings megabytes: the output is kept as chunks and ``wait_for`` searches only what
     is new, so that the test's own copying and searching do not slow the shell it watches."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_after: str | None = None) -> None:
         self.chunks: list[str] = []
         self.size = 0
         self.calls = 0
         self.closed = 0
         self.hold: asyncio.Future[None] | None = None
+        self.hold_after = hold_after
+        self._tail = ""
 
     @property
     def text(self) -> str:
@@ -51,6 +54,12 @@ class Collector:
         self.chunks.append(text)
         self.size += len(text)
         self.calls += 1
+        if self.hold_after is not None:
+            window = self._tail + text
+            if self.hold_after not in window:
+                self._tail = window[len(window) - len(self.hold_after) + 1 :]
+                return None
+            self.hold_after = None
         return self.hold
 
     def on_closed(self) -> None:
@@ -115,7 +124,9 @@ async def test_a_handler_that_pushes_back_stops_the_reading_and_the_producer(
     local_server: Any, terminal_job: str
 ) -> None:
     async with open_shell(local_server, terminal_job) as shell:
-        got = Collector()
+        # Readline echoes what is typed a character at a time, so the first chunk may be a
+        # lone "y": the handler holds from the chunk with the marker on.
+        got = Collector(hold_after="flood-line")
         got.hold = asyncio.get_running_loop().create_future()
         shell.stream_output(got.on_output, got.on_closed)
         await shell.send("yes flood-line\n")

@@ -3,7 +3,7 @@
 A full (generation 2) collection walks every object the collector tracks, and the event loop
 stands still meanwhile: no keystroke is echoed on any terminal. A Jupyter server holds some
 150,000-250,000 such objects once it has started (modules, classes, configuration, the
-extensions' state); on a 2-vCPU VM one full collection took 85-150 ms while shells streamed
+extensions' state); on a 2-vCPU VM one full collection took 85-190 ms while shells streamed
 (``gc.callbacks``, issue 14), and one came every minute or two. The embedded server's took
 17-40 ms.
 

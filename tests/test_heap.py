@@ -1,5 +1,5 @@
 """``freeze_startup_heap``: both servers exempt their start-up objects from later full
-collections (which stopped every terminal's echo for 50-150 ms, issue 14), and garbage is still
+collections (which stopped every terminal's echo for 85-190 ms, issue 14), and garbage is still
 collected: the start-up's before the freeze, and what is made after it."""
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ class UCloud(ExtensionApp):
         True,
         help="Once the Jupyter server has started, exempt the objects of its start-up from the "
         "garbage collector's later full collections (gc.freeze), which otherwise stop the "
-        "server, and every terminal's echo, for 50-150 ms every minute or two.",
+        "server, and every terminal's echo, for 85-190 ms every minute or two.",
     ).tag(config=True)
 
     @default("host")

@@ -7,6 +7,7 @@ import asyncio
 import os
 import pty
 import re
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -91,6 +92,8 @@ def test_closing_a_shell_ends_its_jobs_without_reading_proc_on_the_event_loop(
     jobs, groups = asyncio.run(scenario())
     assert len(set(groups)) == 2, "each job has a process group of its own"
     alive = [pid for pid in jobs if _alive(pid)]
+    for pid in alive:  # not left behind by a failing run
+        os.kill(pid, signal.SIGKILL)
     assert alive == [], f"jobs outlived the shell: {alive}"
     assert scans, "terminate() looked for the session's processes"
     assert not any(scans), "a /proc scan ran on the event loop's thread"

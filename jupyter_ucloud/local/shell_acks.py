@@ -96,30 +96,27 @@ class ShellAcks:
     def flush(self) -> None:
         """Write the acks that are due: before any other frame (``with_output`` takes them
         with an output frame), and from the timer."""
-        self._stop_timer()
-        if self._due:
-            due, self._due = self._due, []
-            for stream_id in due:
-                self._write(stream_id)
+        for stream_id in self._take_due():
+            self._write(stream_id)
 
     def with_output(self, frame: bytes) -> asyncio.Future[None]:
         """Write the output ``frame`` and the acks that are due after it, in one write; the
         future is done when the socket took them. Raises ``WebSocketClosedError``."""
-        if not self._due:
+        if not self._due:  # most output frames: nothing typed is waiting
             return self._socket.write_message(frame)
-        self._stop_timer()
-        due, self._due = self._due, []
-        return write_text_frames(self._socket, [frame, *map(ack_frame, due)])
+        return write_text_frames(self._socket, [frame, *map(ack_frame, self._take_due())])
 
     def drop(self) -> None:
         """The socket closed: nothing is due any more."""
-        self._stop_timer()
-        self._due.clear()
+        self._take_due()
 
-    def _stop_timer(self) -> None:
+    def _take_due(self) -> list[str]:
+        """The acks that are due, which the caller writes now: the timer is no longer needed."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        due, self._due = self._due, []
+        return due
 
     def _write(self, stream_id: str) -> asyncio.Future[None] | None:
         """Write one ack; the future when it is not on the socket yet."""

@@ -18,6 +18,7 @@ import pytest
 
 from jupyter_ucloud.local import pty as pty_module
 from jupyter_ucloud.local.pty import PtyProcess
+from jupyter_ucloud.local.supervisor.processes import live_processes
 
 T = TypeVar("T")
 
@@ -91,17 +92,10 @@ def test_closing_a_shell_ends_its_jobs_without_reading_proc_on_the_event_loop(
 
     jobs, groups = asyncio.run(scenario())
     assert len(set(groups)) == 2, "each job has a process group of its own"
-    alive = [pid for pid in jobs if _alive(pid)]
+    live = {process.pid for process in live_processes()}
+    alive = [pid for pid in jobs if pid in live]
     for pid in alive:  # not left behind by a failing run
         os.kill(pid, signal.SIGKILL)
     assert alive == [], f"jobs outlived the shell: {alive}"
     assert scans, "terminate() looked for the session's processes"
     assert not any(scans), "a /proc scan ran on the event loop's thread"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except FileNotFoundError:
-        return False

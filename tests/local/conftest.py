@@ -195,7 +195,13 @@ class ShellSocket:
         while needle not in self.output:
             remaining = deadline - time.monotonic()
             assert remaining > 0, f"{needle!r} not in output: {self.output[-2000:]!r}"
-            frame = self.recv(remaining)
+            try:
+                frame = self.recv(remaining)
+            except TimeoutError:
+                raise AssertionError(
+                    f"{needle!r} not in output after {timeout} s, no frame in the last "
+                    f"{remaining:.1f} s: {self.output[-2000:]!r}"
+                ) from None
             if frame.payload.type == "data":
                 self.output += frame.payload.data  # type: ignore[union-attr]
         return self.output

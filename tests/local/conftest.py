@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,30 +177,34 @@ class ShellSocket:
 
     def wait_for_prompt(self, timeout: float = 20) -> str:
         """Read until the shell shows a prompt (as a user would before typing)."""
-        deadline = time.monotonic() + timeout
-        while not re.search(r"[$#] $", strip_terminal_codes(self.output)):
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no prompt: {self.output[-2000:]!r}"
-            frame = self.recv(remaining)
-            if frame.payload.type == "data":
-                self.output += frame.payload.data  # type: ignore[union-attr]
-        return self.output
+        return self._collect_until(
+            lambda: re.search(r"[$#] $", strip_terminal_codes(self.output)) is not None,
+            "no prompt",
+            timeout,
+        )
 
     def recv(self, timeout: float = 10) -> ShellResponseEnvelope:
         return ShellResponseEnvelope.model_validate_json(self.ws.recv(timeout=timeout))
 
     def read_until(self, needle: str, timeout: float = 15) -> str:
         """Collect ``data`` output until ``needle`` appears; returns everything collected."""
+        return self._collect_until(
+            lambda: needle in self.output, f"{needle!r} not in output", timeout
+        )
+
+    def _collect_until(self, done: Callable[[], bool], failure: str, timeout: float) -> str:
+        """Add ``data`` frames to ``output`` until ``done()``. Past ``timeout``, also when the
+        socket stayed silent until then, fail with ``failure`` and the output collected."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"{needle!r} not in output: {self.output[-2000:]!r}"
+        while not done():
             try:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
                 frame = self.recv(remaining)
             except TimeoutError:
                 raise AssertionError(
-                    f"{needle!r} not in output after {timeout} s, no frame in the last "
-                    f"{remaining:.1f} s: {self.output[-2000:]!r}"
+                    f"{failure} within {timeout} s: {self.output[-2000:]!r}"
                 ) from None
             if frame.payload.type == "data":
                 self.output += frame.payload.data  # type: ignore[union-attr]
